@@ -1,0 +1,76 @@
+# aria — build, run and test. Everything a bare Debian 12 + Go 1.26 machine needs is
+# installed from here (apt as root, npm for the SDK suite, generated model fixtures).
+SHELL := /bin/bash
+GO    ?= go
+BIN   := bin/aria
+
+# llama.cpp's ggml kernels are compiled by cgo. Without optimisation and AVX2 the ternary
+# kernels run ~7x slower, so these flags are part of the build, not a tuning option.
+CGO_OPT ?= -O3 -march=x86-64-v3
+export CGO_ENABLED  := 1
+export CGO_CFLAGS   := $(CGO_OPT)
+export CGO_CXXFLAGS := $(CGO_OPT)
+# The llama.cpp sources come from the pinned ollama module; our binding finds their
+# headers here (module zips carry them, the dir is only known once downloaded).
+OLLAMA_DIR = $(shell $(GO) mod download -json github.com/ollama/ollama 2>/dev/null | sed -n 's/.*"Dir": "\(.*\)".*/\1/p')
+export CGO_CPPFLAGS = -I$(OLLAMA_DIR)/llama/llama.cpp/include -I$(OLLAMA_DIR)/ml/backend/ggml/ggml/include
+
+APT_PKGS := build-essential pkg-config ca-certificates git
+DATA_DIR ?= $(HOME)/.aria
+FIXTURES := testdata/models
+
+.PHONY: all build run test deps test-go test-e2e e2e-deps fixtures bench env clean fuzz
+
+all: build
+
+# deps installs system packages when they are missing (needs root or sudo).
+deps:
+	@missing=""; for p in $(APT_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing apt packages:$$missing"; \
+		SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
+	fi
+	@command -v $(GO) >/dev/null || { echo "Go 1.26 is required (https://go.dev/dl)"; exit 1; }
+
+# The first build compiles llama.cpp (2-3 minutes on 2 cores); later builds are cached.
+build: deps
+	@test -n "$(OLLAMA_DIR)" || { echo "cannot download github.com/ollama/ollama (llama.cpp sources)"; exit 1; }
+	@echo "building $(BIN) (first build compiles llama.cpp: 2-3 min)"
+	@mkdir -p bin
+	@$(GO) build -trimpath -o $(BIN) ./cmd/aria 2> >(grep -v -E 'repack|memcpy|~~~|^ +\||inlined from|In function|note: at offset|^ *[0-9]+ \|' >&2)
+
+run: build
+	$(BIN) node start --data-dir $(DATA_DIR)
+
+# Prints the exports that let plain `go build` / `go test` / gopls work in a shell:
+#   eval "$(make -s env)"
+env:
+	@echo 'export CGO_ENABLED=1 CGO_CFLAGS="$(CGO_OPT)" CGO_CXXFLAGS="$(CGO_OPT)" CGO_CPPFLAGS="$(CGO_CPPFLAGS)"'
+
+test: build test-go test-e2e
+
+test-go: build
+	$(GO) vet ./...
+	$(GO) test -count=1 -timeout 30m ./...
+
+test-e2e: build
+	@if [ -d e2e ]; then $(MAKE) -s e2e-deps && cd e2e && ARIA_BIN=$(CURDIR)/$(BIN) node --test --test-concurrency=1 ; fi
+
+e2e-deps:
+	@cd e2e && if [ ! -d node_modules ] || [ package-lock.json -nt node_modules ]; then npm ci --no-audit --no-fund --loglevel=error; fi
+
+fixtures: build
+	@mkdir -p $(FIXTURES)
+	@for s in 700m 2b; do f=$(FIXTURES)/$$s-tq2_0.gguf; [ -f $$f ] || $(BIN) model synth --shape $$s --type tq2_0 --out $$f; done
+
+# Kernel benchmark figures for the README (700m and 2b, 2 threads).
+bench: fixtures
+	$(BIN) bench --model $(FIXTURES)/700m-tq2_0.gguf --threads 2 --parallel 1,2,4
+	$(BIN) bench --model $(FIXTURES)/2b-tq2_0.gguf --threads 2 --parallel 1,2,4
+
+fuzz:
+	$(GO) test -run '^$$' -fuzz FuzzDecode -fuzztime 60s ./inference/gguf/
+
+clean:
+	rm -rf bin

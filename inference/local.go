@@ -1,0 +1,457 @@
+package inference
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/aria-node/aria/inference/gguf"
+	"github.com/aria-node/aria/inference/llamacpp"
+)
+
+// Options configures a LocalEngine. Zero fields take the documented defaults.
+type Options struct {
+	Threads     int    // CPU threads per decode; default: number of CPUs
+	Slots       int    // parallel sequences per model; default 4
+	SlotContext int    // context window per request in tokens; default min(4096, trained context)
+	BatchSize   int    // max tokens per decode call (prompt chunking); default 512
+	QueueSize   int    // requests that may wait for a slot before ErrBusy; default 16
+	MemoryLimit uint64 // bytes a model (weights + KV cache) may use; default: MemAvailable
+}
+
+func (o Options) withDefaults() Options {
+	if o.Threads <= 0 {
+		o.Threads = runtime.NumCPU()
+	}
+	if o.Slots <= 0 {
+		o.Slots = 4
+	}
+	if o.BatchSize <= 0 {
+		o.BatchSize = 512
+	}
+	if o.QueueSize <= 0 {
+		o.QueueSize = 16
+	}
+	return o
+}
+
+// LoadOptions configures one model load.
+type LoadOptions struct {
+	ID string // model id served to clients; default: file name without .gguf
+}
+
+// LocalEngine serves models resident in this process through llama.cpp.
+type LocalEngine struct {
+	opts    Options
+	mu      sync.RWMutex
+	runners map[string]*runner
+	order   []string
+	closed  bool
+}
+
+var _ Engine = (*LocalEngine)(nil)
+
+// NewLocal returns an engine with no models loaded.
+func NewLocal(opts Options) *LocalEngine {
+	return &LocalEngine{opts: opts.withDefaults(), runners: map[string]*runner{}}
+}
+
+// Threads is the number of CPU threads each decode uses.
+func (e *LocalEngine) Threads() int { return e.opts.Threads }
+
+// Load validates a GGUF file, checks it fits in memory, and loads it resident. Every
+// problem is an error naming it; llama.cpp only sees files the validator accepted.
+func (e *LocalEngine) Load(ctx context.Context, path string, lo LoadOptions) (ModelInfo, error) {
+	if err := ctx.Err(); err != nil {
+		return ModelInfo{}, err
+	}
+	f, err := gguf.Open(path)
+	if err != nil {
+		return ModelInfo{}, fmt.Errorf("load model: %w", err)
+	}
+	info, err := describeModel(path, f)
+	if err != nil {
+		return ModelInfo{}, fmt.Errorf("load model %s: %w", path, err)
+	}
+	if lo.ID != "" {
+		info.ID = lo.ID
+	}
+	e.mu.RLock()
+	_, dup := e.runners[info.ID]
+	closed := e.closed
+	e.mu.RUnlock()
+	if closed {
+		return ModelInfo{}, ErrClosed
+	}
+	if dup {
+		return ModelInfo{}, fmt.Errorf("load model %s: a model with id %q is already loaded", path, info.ID)
+	}
+
+	slotCtx := e.opts.SlotContext
+	if slotCtx <= 0 {
+		slotCtx = 4096
+		if info.ContextLength > 0 {
+			slotCtx = min(slotCtx, info.ContextLength)
+		}
+	}
+	slotCtx = max(slotCtx, 64)
+	need, kv := memoryNeeded(f, e.opts.Slots*slotCtx)
+	limit := e.opts.MemoryLimit
+	if limit == 0 {
+		limit = memAvailable()
+	}
+	if limit > 0 && need > limit {
+		return ModelInfo{}, fmt.Errorf("load model %s: needs about %d MiB (weights %d MiB + KV cache %d MiB for %d slots × %d tokens) but only %d MiB is available; use a smaller model, fewer slots or a shorter context",
+			path, need>>20, uint64(info.FileSize)>>20, kv>>20, e.opts.Slots, slotCtx, limit>>20)
+	}
+
+	start := time.Now()
+	model, err := llamacpp.LoadModel(path, llamacpp.ModelParams{UseMmap: true})
+	if err != nil {
+		return ModelInfo{}, fmt.Errorf("%w: %v", ErrKernelUnavailable, err)
+	}
+	info.ChatTemplate = model.ChatTemplate()
+	info.VocabSize = model.NVocab()
+	info.Slots = e.opts.Slots
+	info.SlotContext = slotCtx
+	info.LoadedAt = time.Now()
+	r, err := newRunner(info, model, runnerConfig{
+		Slots: e.opts.Slots, SlotCtx: slotCtx, Batch: max(e.opts.BatchSize, e.opts.Slots),
+		Threads: e.opts.Threads, QueueSize: e.opts.QueueSize,
+	})
+	if err != nil {
+		model.Close()
+		return ModelInfo{}, fmt.Errorf("%w: %v", ErrKernelUnavailable, err)
+	}
+	e.mu.Lock()
+	if e.closed {
+		e.mu.Unlock()
+		r.close()
+		return ModelInfo{}, ErrClosed
+	}
+	e.runners[info.ID] = r
+	e.order = append(e.order, info.ID)
+	e.mu.Unlock()
+	slog.Info("model loaded", "id", info.ID, "arch", info.Architecture, "params", info.Parameters,
+		"quant", strings.Join(info.QuantTypes, ","), "slots", info.Slots, "ctx_per_slot", slotCtx,
+		"threads", e.opts.Threads, "took", time.Since(start).Round(time.Millisecond))
+	if info.Synthetic {
+		slog.Warn("serving a synthetic model: its weights are random and its output is meaningless text", "id", info.ID)
+	}
+	return info, nil
+}
+
+// Unload stops a model and frees it; its queued and running requests fail with ErrClosed.
+func (e *LocalEngine) Unload(id string) error {
+	e.mu.Lock()
+	r, ok := e.runners[id]
+	if ok {
+		delete(e.runners, id)
+		e.order = slices.DeleteFunc(e.order, func(s string) bool { return s == id })
+	}
+	e.mu.Unlock()
+	if !ok {
+		return fmt.Errorf("%w: %q", ErrModelNotFound, id)
+	}
+	r.close()
+	return nil
+}
+
+// Models lists loaded models in load order.
+func (e *LocalEngine) Models() []ModelInfo {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	out := make([]ModelInfo, 0, len(e.order))
+	for _, id := range e.order {
+		out = append(out, e.runners[id].info)
+	}
+	return out
+}
+
+func (e *LocalEngine) runner(id string) (*runner, error) {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	if e.closed {
+		return nil, ErrClosed
+	}
+	if r, ok := e.runners[id]; ok {
+		return r, nil
+	}
+	return nil, fmt.Errorf("%w: %q", ErrModelNotFound, id)
+}
+
+// Tokenize implements Engine.
+func (e *LocalEngine) Tokenize(ctx context.Context, model, text string) ([]int32, error) {
+	r, err := e.runner(model)
+	if err != nil {
+		return nil, err
+	}
+	return r.model.Tokenize(text, false, false)
+}
+
+// Embed implements Engine.
+func (e *LocalEngine) Embed(ctx context.Context, model string, texts []string) ([][]float32, error) {
+	r, err := e.runner(model)
+	if err != nil {
+		return nil, err
+	}
+	return r.embed(ctx, texts)
+}
+
+// Stats implements Engine.
+func (e *LocalEngine) Stats() Stats {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	var s Stats
+	for _, r := range e.runners {
+		s.ActiveSlots += int(r.active.Load())
+		s.TotalSlots += r.cfg.Slots
+		s.Queued += len(r.queue)
+		s.QueueSize += r.cfg.QueueSize
+	}
+	return s
+}
+
+// Close implements Engine.
+func (e *LocalEngine) Close() error {
+	e.mu.Lock()
+	if e.closed {
+		e.mu.Unlock()
+		return nil
+	}
+	e.closed = true
+	rs := make([]*runner, 0, len(e.runners))
+	for _, r := range e.runners {
+		rs = append(rs, r)
+	}
+	e.runners = map[string]*runner{}
+	e.order = nil
+	e.mu.Unlock()
+	for _, r := range rs {
+		r.close()
+	}
+	return nil
+}
+
+// Prompt renders a request into the exact text the model will see.
+func (e *LocalEngine) Prompt(req Request) (string, error) {
+	r, err := e.runner(req.Model)
+	if err != nil {
+		return "", err
+	}
+	if req.Messages != nil {
+		if err := validateMessages(req.Messages); err != nil {
+			return "", err
+		}
+		return renderChat(r.info.ChatTemplate, req.Messages)
+	}
+	return req.Prompt, nil
+}
+
+// Generate implements Engine.
+func (e *LocalEngine) Generate(ctx context.Context, req Request, onToken func(Token) error) (Result, error) {
+	start := time.Now()
+	r, err := e.runner(req.Model)
+	if err != nil {
+		return Result{}, err
+	}
+	if req.MaxTokens <= 0 {
+		return Result{}, invalid("max_tokens", "must be a positive integer, got %d", req.MaxTokens)
+	}
+	if err := req.Sampling.validate(); err != nil {
+		return Result{}, err
+	}
+	var prompt []int32
+	if req.Messages != nil {
+		if err := validateMessages(req.Messages); err != nil {
+			return Result{}, err
+		}
+		text, err := renderChat(r.info.ChatTemplate, req.Messages)
+		if err != nil {
+			return Result{}, fmt.Errorf("render chat template: %w", err)
+		}
+		prompt, err = r.model.Tokenize(text, r.model.AddBOS(), true)
+		if err != nil {
+			return Result{}, err
+		}
+	} else {
+		if req.Prompt == "" {
+			return Result{}, invalid("prompt", "must not be empty")
+		}
+		prompt, err = r.model.Tokenize(req.Prompt, r.model.AddBOS(), false)
+		if err != nil {
+			return Result{}, err
+		}
+	}
+	if len(prompt) == 0 {
+		return Result{}, invalid("prompt", "tokenizes to nothing")
+	}
+	if len(prompt) >= r.cfg.SlotCtx {
+		return Result{}, fmt.Errorf("%w: the prompt has %d tokens and the context window is %d", ErrContextLength, len(prompt), r.cfg.SlotCtx)
+	}
+	tctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	t := &task{
+		ctx: tctx, cancel: cancel, prompt: prompt, maxTokens: req.MaxTokens,
+		sampler: newSampler(req.Sampling, prompt), text: newTextStream(req.Stop),
+		enqueued: start, notify: make(chan struct{}, 1),
+	}
+	if err := r.submit(t); err != nil {
+		return Result{}, err
+	}
+	var sb strings.Builder
+	var firstOut time.Time
+	var batch []Token
+	for {
+		select {
+		case <-t.notify:
+		case <-ctx.Done():
+			return Result{}, ctx.Err()
+		}
+		t.mu.Lock()
+		batch, t.pending = t.pending, batch[:0]
+		finished, reason, ferr := t.finished, t.finish, t.err
+		t.mu.Unlock()
+		for _, tok := range batch {
+			if firstOut.IsZero() {
+				firstOut = time.Now()
+			}
+			sb.WriteString(tok.Text)
+			if onToken != nil {
+				if err := onToken(tok); err != nil {
+					cancel()
+					return Result{}, err
+				}
+			}
+		}
+		if !finished {
+			continue
+		}
+		if ferr != nil {
+			return Result{}, ferr
+		}
+		res := Result{
+			Text: sb.String(), FinishReason: reason,
+			PromptTokens: len(prompt), CompletionTokens: t.generated,
+		}
+		if !t.admitted.IsZero() {
+			res.Queued = t.admitted.Sub(start)
+		}
+		if !t.firstTok.IsZero() {
+			res.TimeToFirstToken = t.firstTok.Sub(start)
+			res.Decode = time.Since(t.firstTok)
+		}
+		return res, nil
+	}
+}
+
+// describeModel reads what ModelInfo needs from the validated header.
+func describeModel(path string, f *gguf.File) (ModelInfo, error) {
+	arch := f.Architecture()
+	if arch == "" {
+		return ModelInfo{}, errors.New("general.architecture is missing: not a model file")
+	}
+	if len(f.Tensors) == 0 {
+		return ModelInfo{}, errors.New("the file has no tensors (a vocabulary-only GGUF?)")
+	}
+	id := strings.TrimSuffix(filepath.Base(path), ".gguf")
+	info := ModelInfo{ID: id, Path: path, Architecture: arch, Parameters: f.ParameterCount(), FileSize: f.Size}
+	info.Name, _ = f.String("general.name")
+	if n, ok := f.Uint(arch + ".context_length"); ok {
+		info.ContextLength = int(min(n, math.MaxInt32))
+	}
+	if v, ok := f.Value("aria.synthetic"); ok {
+		info.Synthetic, _ = v.(bool)
+	}
+	counts := map[string]int{}
+	for _, t := range f.Tensors {
+		if len(t.Dims) >= 2 {
+			counts[t.Type.String()]++
+		}
+	}
+	for k := range counts {
+		info.QuantTypes = append(info.QuantTypes, k)
+	}
+	sort.Slice(info.QuantTypes, func(i, j int) bool {
+		a, b := info.QuantTypes[i], info.QuantTypes[j]
+		if counts[a] != counts[b] {
+			return counts[a] > counts[b]
+		}
+		return a < b
+	})
+	return info, nil
+}
+
+// memoryNeeded estimates the resident bytes of a model: tensor data, an f16 KV cache of
+// nCtx cells, and llama.cpp's compute buffers (a fixed margin plus the logits buffer).
+func memoryNeeded(f *gguf.File, nCtx int) (total, kv uint64) {
+	var weights uint64
+	for _, t := range f.Tensors {
+		weights += t.Size()
+	}
+	arch := f.Architecture()
+	layers, _ := f.Uint(arch + ".block_count")
+	embd, _ := f.Uint(arch + ".embedding_length")
+	heads, _ := f.Uint(arch + ".attention.head_count")
+	kvHeads, ok := f.Uint(arch + ".attention.head_count_kv")
+	if !ok {
+		kvHeads = heads
+	}
+	if heads > 0 && layers < 1<<16 && embd < 1<<24 {
+		kvDim := embd / heads * kvHeads
+		kv = 2 * 2 * layers * kvDim * uint64(nCtx)
+	}
+	vocab := uint64(0)
+	if toks, ok := f.Strings("tokenizer.ggml.tokens"); ok {
+		vocab = uint64(len(toks))
+	}
+	compute := uint64(256<<20) + 4*vocab*64
+	return weights + kv + compute, kv
+}
+
+// memAvailable reads MemAvailable from /proc/meminfo (0 when unknown: no check).
+func memAvailable() uint64 {
+	f, err := os.Open("/proc/meminfo")
+	if err != nil {
+		return 0
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		line := sc.Text()
+		if rest, ok := strings.CutPrefix(line, "MemAvailable:"); ok {
+			kb, err := strconv.ParseUint(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
+			if err != nil {
+				return 0
+			}
+			return kb << 10
+		}
+	}
+	return 0
+}
+
+func normalize(v []float32) {
+	var sum float64
+	for _, x := range v {
+		sum += float64(x) * float64(x)
+	}
+	if sum == 0 {
+		return
+	}
+	inv := float32(1 / math.Sqrt(sum))
+	for i := range v {
+		v[i] *= inv
+	}
+}
