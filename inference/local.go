@@ -201,6 +201,22 @@ func (e *LocalEngine) Tokenize(ctx context.Context, model, text string) ([]int32
 	return r.model.Tokenize(text, false, false)
 }
 
+// Detokenize renders token ids back to text (control tokens render as nothing).
+func (e *LocalEngine) Detokenize(model string, toks []int32) (string, error) {
+	r, err := e.runner(model)
+	if err != nil {
+		return "", err
+	}
+	var b []byte
+	for _, t := range toks {
+		if t < 0 || int(t) >= r.model.NVocab() {
+			return "", invalid("tokens", "token id %d is outside the vocabulary (0..%d)", t, r.model.NVocab()-1)
+		}
+		b = r.model.AppendPiece(b, t)
+	}
+	return string(b), nil
+}
+
 // Embed implements Engine.
 func (e *LocalEngine) Embed(ctx context.Context, model string, texts []string) ([][]float32, error) {
 	r, err := e.runner(model)

@@ -110,7 +110,10 @@ func newRunner(info ModelInfo, model *llamacpp.Model, cfg runnerConfig) (*runner
 		NBatch:  cfg.Batch,
 		NSeqMax: cfg.Slots,
 		Threads: cfg.Threads,
-		Unified: true,
+		// One KV stream per sequence: a sequence's cells sit at the same positions
+		// whatever else runs, so batched output is bit-identical to running alone
+		// (a unified buffer changes summation order in attention with the load).
+		Unified: false,
 	})
 	if err != nil {
 		return nil, err
@@ -240,9 +243,12 @@ func (r *runner) freeSlot() *slot {
 	return nil
 }
 
-// assign puts t in the free slot whose cached tokens share the longest prefix with
-// t's prompt, keeping that prefix's KV cells.
+// assign puts t in a free slot, keeping the KV cells of the longest cached prefix it
+// shares with t's prompt. Lower slot ids are preferred unless another slot saves at
+// least reuseMin tokens: llama.cpp batches consecutive sequence ids in one pass, so
+// keeping active slots packed at the bottom keeps every decode step a single pass.
 func (r *runner) assign(t *task) {
+	const reuseMin = 32
 	var best *slot
 	bestN := -1
 	for _, s := range r.slots {
@@ -250,7 +256,7 @@ func (r *runner) assign(t *task) {
 			continue
 		}
 		n := commonPrefix(s.cache, t.prompt)
-		if n > bestN {
+		if best == nil || n >= bestN+reuseMin {
 			best, bestN = s, n
 		}
 	}

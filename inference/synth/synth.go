@@ -96,8 +96,9 @@ type Options struct {
 	Shape Shape
 	Type  Type
 	Seed  uint64
-	// EOGOnly makes every logit but two end-of-generation tokens' zero, so greedy
-	// decoding ends at once: a fixture for end-of-generation handling.
+	// EOGOnly makes every logit zero except those of two end-of-generation tokens,
+	// which are opposite, so greedy decoding ends at once: a fixture for
+	// end-of-generation handling.
 	EOGOnly bool
 	// Progress, if set, is called after each tensor with bytes written so far and total.
 	Progress func(done, total int64)
@@ -181,7 +182,15 @@ func Generate(ctx context.Context, w io.Writer, o Options) error {
 	add("token_embd.weight", gguf.TypeF16, func(w *gguf.Writer, rng *rand.Rand) error {
 		return writeEmbedding(ctx, w, "token_embd.weight", s.Embd, s.Vocab, specials, o.EOGOnly, rng)
 	}, uint64(s.Embd), uint64(s.Vocab))
-	norm("output_norm.weight", s.Embd)
+	if o.EOGOnly {
+		// The output norm keeps only dimension 0 of the final hidden state, where
+		// ordinary token rows are zero and the two end-of-generation rows are ±1.
+		add("output_norm.weight", gguf.TypeF32, func(w *gguf.Writer, _ *rand.Rand) error {
+			return writeOneHot(w, "output_norm.weight", s.Embd)
+		}, uint64(s.Embd))
+	} else {
+		norm("output_norm.weight", s.Embd)
+	}
 	for i := range s.Layers {
 		p := fmt.Sprintf("blk.%d.", i)
 		norm(p+"attn_norm.weight", s.Embd)
@@ -270,8 +279,9 @@ func writeTernary(ctx context.Context, w *gguf.Writer, name string, typ gguf.Typ
 // writeEmbedding writes the f16 token embedding, which BitNet ties to the output layer.
 // Special tokens get zero rows: their logit is 0 while ordinary tokens' logits have a
 // standard deviation of about 3, so random weights practically never end a generation
-// early. With eogOnly it is the reverse: only the two end-of-generation rows are
-// non-zero, opposite to each other, so one of them always has the largest logit.
+// early. With eogOnly, dimension 0 of every row is zero except for the two
+// end-of-generation tokens (+1 and -1); with the one-hot output norm only that
+// dimension reaches the logits, so one of the two always wins.
 func writeEmbedding(ctx context.Context, w *gguf.Writer, name string, embd, nVocab int, specials []int32, eogOnly bool, rng *rand.Rand) error {
 	sigma := 3 / math.Sqrt(float64(embd))
 	isSpecial := map[int]bool{}
@@ -279,13 +289,6 @@ func writeEmbedding(ctx context.Context, w *gguf.Writer, name string, embd, nVoc
 		isSpecial[int(s)] = true
 	}
 	row := make([]float32, embd)
-	var eog []float32
-	if eogOnly {
-		eog = make([]float32, embd)
-		for i := range eog {
-			eog[i] = float32(rng.NormFloat64() * sigma)
-		}
-	}
 	buf := make([]byte, 0, 2*embd*256)
 	for tok := range nVocab {
 		if tok%256 == 0 {
@@ -293,18 +296,21 @@ func writeEmbedding(ctx context.Context, w *gguf.Writer, name string, embd, nVoc
 				return err
 			}
 		}
-		switch {
-		case eogOnly && tok == int(specials[0]):
-			copy(row, eog)
-		case eogOnly && tok == int(specials[1]):
-			for i := range row {
-				row[i] = -eog[i]
-			}
-		case eogOnly || isSpecial[tok]:
+		if isSpecial[tok] && !eogOnly {
 			clear(row)
-		default:
+		} else {
 			for i := range row {
 				row[i] = float32(rng.NormFloat64() * sigma)
+			}
+		}
+		if eogOnly {
+			switch tok {
+			case int(specials[0]):
+				row[0] = 1
+			case int(specials[1]):
+				row[0] = -1
+			default:
+				row[0] = 0
 			}
 		}
 		for _, x := range row {
@@ -322,6 +328,13 @@ func writeEmbedding(ctx context.Context, w *gguf.Writer, name string, embd, nVoc
 		return w.WriteTensorData(name, buf)
 	}
 	return nil
+}
+
+func writeOneHot(w *gguf.Writer, name string, n int) error {
+	buf := make([]byte, 4*n)
+	bits := math.Float32bits(1)
+	buf[0], buf[1], buf[2], buf[3] = byte(bits), byte(bits>>8), byte(bits>>16), byte(bits>>24)
+	return w.WriteTensorData(name, buf)
 }
 
 func writeOnes(w *gguf.Writer, name string, n int) error {

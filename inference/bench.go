@@ -1,0 +1,175 @@
+package inference
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/aria-node/aria/inference/llamacpp"
+)
+
+// KernelBench measures llama.cpp directly, with nothing of the engine in the way: one
+// prompt decoded as a single batch (prompt processing), then a bare decode loop of
+// llama_decode plus a greedy argmax. It is the reference the engine is compared with.
+type KernelBench struct {
+	PromptTokens  int
+	PromptTokS    float64
+	DecodeTokens  int
+	DecodeTokS    float64
+	PromptElapsed time.Duration
+	DecodeElapsed time.Duration
+}
+
+// BenchKernel loads path on its own (the mapping shares the page cache with any other
+// load of the file) and runs the bare loops with threads CPU threads.
+func BenchKernel(ctx context.Context, path string, threads, nPrompt, nDecode int) (KernelBench, error) {
+	m, err := llamacpp.LoadModel(path, llamacpp.ModelParams{UseMmap: true})
+	if err != nil {
+		return KernelBench{}, err
+	}
+	defer m.Close()
+	nCtx := nPrompt + nDecode + 16
+	c, err := llamacpp.NewContext(m, llamacpp.ContextParams{NCtx: nCtx, NBatch: max(nPrompt, 1), NSeqMax: 1, Threads: threads})
+	if err != nil {
+		return KernelBench{}, err
+	}
+	defer c.Close()
+	b, err := llamacpp.NewBatch(max(nPrompt, 1))
+	if err != nil {
+		return KernelBench{}, err
+	}
+	defer b.Close()
+	prompt := BenchPrompt(m.NVocab(), nPrompt)
+
+	var res KernelBench
+	b.Clear()
+	for i, tok := range prompt {
+		b.Add(tok, i, 0, i == len(prompt)-1)
+	}
+	start := time.Now()
+	if err := c.Decode(b); err != nil {
+		return res, fmt.Errorf("prompt decode: %w", err)
+	}
+	res.PromptElapsed = time.Since(start)
+	res.PromptTokens = nPrompt
+	res.PromptTokS = float64(nPrompt) / res.PromptElapsed.Seconds()
+
+	tok := argmax(c.Logits(len(prompt) - 1))
+	start = time.Now()
+	for i := range nDecode {
+		if err := ctx.Err(); err != nil {
+			return res, err
+		}
+		b.Clear()
+		b.Add(tok, nPrompt+i, 0, true)
+		if err := c.Decode(b); err != nil {
+			return res, fmt.Errorf("decode: %w", err)
+		}
+		tok = argmax(c.Logits(0))
+	}
+	res.DecodeElapsed = time.Since(start)
+	res.DecodeTokens = nDecode
+	res.DecodeTokS = float64(nDecode) / res.DecodeElapsed.Seconds()
+	return res, nil
+}
+
+// BenchPrompt is a deterministic prompt of n ordinary token ids.
+func BenchPrompt(nVocab, n int) []int32 {
+	out := make([]int32, n)
+	for i := range out {
+		out[i] = int32(300 + (i*7919)%(nVocab/2))
+	}
+	return out
+}
+
+// EngineBench is the engine's full path (sampling, stop handling, streaming callbacks,
+// batching) measured at one parallelism level.
+type EngineBench struct {
+	Parallel      int
+	Requests      int
+	Tokens        int           // completion tokens across requests
+	Elapsed       time.Duration // first token of any request to last token of all
+	AggregateTokS float64
+	PerStreamTokS float64 // median over requests of (tokens-1)/decode time
+	MedianTTFT    time.Duration
+}
+
+// BenchEngine runs parallel concurrent greedy generations of nDecode tokens each on
+// model and reports throughput. The prompt is raw text so its length is fixed.
+func BenchEngine(ctx context.Context, e Engine, model string, parallel, nDecode int, sampling Sampling) (EngineBench, error) {
+	type one struct {
+		res   Result
+		first time.Time
+		end   time.Time
+		err   error
+	}
+	outs := make([]one, parallel)
+	var wg sync.WaitGroup
+	for i := range parallel {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s := sampling
+			s.Seed = uint64(i + 1)
+			var first time.Time
+			res, err := e.Generate(ctx, Request{
+				Model:     model,
+				Prompt:    fmt.Sprintf("Benchmark stream %d: the weather today in the city is", i),
+				MaxTokens: nDecode,
+				Sampling:  s,
+			}, func(Token) error {
+				if first.IsZero() {
+					first = time.Now()
+				}
+				return nil
+			})
+			outs[i] = one{res: res, first: first, end: time.Now(), err: err}
+		}()
+	}
+	wg.Wait()
+	r := EngineBench{Parallel: parallel, Requests: parallel}
+	var t0, t1 time.Time
+	var per []float64
+	var ttft []time.Duration
+	for _, o := range outs {
+		if o.err != nil {
+			return r, o.err
+		}
+		r.Tokens += o.res.CompletionTokens
+		if t0.IsZero() || o.first.Before(t0) {
+			t0 = o.first
+		}
+		if o.end.After(t1) {
+			t1 = o.end
+		}
+		if o.res.CompletionTokens > 1 && o.res.Decode > 0 {
+			per = append(per, float64(o.res.CompletionTokens-1)/o.res.Decode.Seconds())
+		}
+		ttft = append(ttft, o.res.TimeToFirstToken)
+	}
+	r.Elapsed = t1.Sub(t0)
+	// Tokens after each request's first one were produced inside [t0, t1].
+	if r.Elapsed > 0 {
+		r.AggregateTokS = float64(r.Tokens-parallel) / r.Elapsed.Seconds()
+	}
+	r.PerStreamTokS = median(per)
+	slices.Sort(ttft)
+	if len(ttft) > 0 {
+		r.MedianTTFT = ttft[len(ttft)/2]
+	}
+	return r, nil
+}
+
+func median(x []float64) float64 {
+	if len(x) == 0 {
+		return 0
+	}
+	s := slices.Clone(x)
+	slices.Sort(s)
+	return s[len(s)/2]
+}
+
+// Median returns the median of x (0 for none): benchmarks repeat runs and report it.
+func Median(x []float64) float64 { return median(x) }
