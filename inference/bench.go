@@ -30,7 +30,7 @@ func BenchKernel(ctx context.Context, path string, threads, nPrompt, nDecode int
 		return KernelBench{}, err
 	}
 	defer m.Close()
-	nCtx := nPrompt + nDecode + 16
+	nCtx := nPrompt + nDecode + 32
 	c, err := llamacpp.NewContext(m, llamacpp.ContextParams{NCtx: nCtx, NBatch: max(nPrompt, 1), NSeqMax: 1, Threads: threads})
 	if err != nil {
 		return KernelBench{}, err
@@ -44,6 +44,15 @@ func BenchKernel(ctx context.Context, path string, threads, nPrompt, nDecode int
 	prompt := BenchPrompt(m.NVocab(), nPrompt)
 
 	var res KernelBench
+	// Warm-up: fault in the mapped weights and size compute buffers before timing.
+	b.Clear()
+	for i, tok := range prompt {
+		b.Add(tok, i, 0, i == len(prompt)-1)
+	}
+	if err := c.Decode(b); err != nil {
+		return res, fmt.Errorf("warm-up decode: %w", err)
+	}
+	c.ClearAll()
 	b.Clear()
 	for i, tok := range prompt {
 		b.Add(tok, i, 0, i == len(prompt)-1)
@@ -57,8 +66,12 @@ func BenchKernel(ctx context.Context, path string, threads, nPrompt, nDecode int
 	res.PromptTokS = float64(nPrompt) / res.PromptElapsed.Seconds()
 
 	tok := argmax(c.Logits(len(prompt) - 1))
-	start = time.Now()
-	for i := range nDecode {
+	// Warm-up steps fault in mapped weight pages and size buffers before timing.
+	const warm = 4
+	for i := range warm + nDecode {
+		if i == warm {
+			start = time.Now()
+		}
 		if err := ctx.Err(); err != nil {
 			return res, err
 		}

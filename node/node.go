@@ -9,12 +9,18 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/aria-node/aria/energy"
 	"github.com/aria-node/aria/inference"
+	"github.com/aria-node/aria/openai"
 )
 
 // Version is the node's software version.
@@ -25,6 +31,9 @@ type Config struct {
 	DataDir  string   // default ~/.aria (ARIA_HOME)
 	Models   []string // paths, names in the data dir, or synthetic shapes; default: tiny
 	Engine   inference.Options
+	Host     string    // HTTP API bind address; default 127.0.0.1
+	APIPort  int       // HTTP API port; default 3000; -1 disables the API
+	Port     int       // WebSocket peer protocol port; default 8765
 	Progress io.Writer // where model synthesis reports progress; default stderr
 	Logger   *slog.Logger
 }
@@ -47,6 +56,12 @@ type Node struct {
 	log     *slog.Logger
 	engine  *inference.LocalEngine
 	started time.Time
+	id      peer.ID
+	energy  *energy.Session
+	api     *openai.Server
+	apiLn   net.Listener
+	apiDone chan error
+	running bool
 
 	mu       sync.Mutex
 	loadErrs []error
@@ -66,7 +81,16 @@ func New(cfg Config) *Node {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	return &Node{cfg: cfg, log: cfg.Logger}
+	if cfg.Host == "" {
+		cfg.Host = "127.0.0.1"
+	}
+	if cfg.APIPort == 0 {
+		cfg.APIPort = 3000
+	}
+	if cfg.Port == 0 {
+		cfg.Port = 8765
+	}
+	return &Node{cfg: cfg, log: cfg.Logger, energy: energy.NewSession(energy.MethodNone)}
 }
 
 // Start creates the data dir and loads the models. A model that fails to load is
@@ -76,7 +100,21 @@ func (n *Node) Start(ctx context.Context) error {
 	if err := os.MkdirAll(n.cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("data dir: %w", err)
 	}
+	_, id, err := LoadIdentity(n.cfg.DataDir)
+	if err != nil {
+		return err
+	}
+	n.id = id
 	n.started = time.Now()
+	// Bind the API port first: a port in use is an error before minutes of model loading.
+	if n.cfg.APIPort > 0 {
+		addr := net.JoinHostPort(n.cfg.Host, strconv.Itoa(n.cfg.APIPort))
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			return fmt.Errorf("HTTP API: %w", err)
+		}
+		n.apiLn = ln
+	}
 	n.engine = inference.NewLocal(n.cfg.Engine)
 	for _, spec := range n.cfg.Models {
 		path, err := ResolveModel(ctx, n.cfg.DataDir, spec, n.cfg.Progress)
@@ -96,8 +134,28 @@ func (n *Node) Start(ctx context.Context) error {
 	if len(n.engine.Models()) == 0 {
 		n.log.Warn("no model loaded: chat requests will fail with 503 until one is")
 	}
+	n.mu.Lock()
+	n.running = true
+	n.mu.Unlock()
+	if n.apiLn != nil {
+		n.api = openai.NewServer(openai.Config{Backend: n, Node: n, Energy: n, Version: Version, Logger: n.log})
+		n.apiDone = make(chan error, 1)
+		go func() { n.apiDone <- n.api.Serve(n.apiLn) }()
+		n.log.Info("OpenAI-compatible API listening", "url", "http://"+n.apiLn.Addr().String()+"/v1")
+	}
 	return nil
 }
+
+// APIAddr is the HTTP API's listening address, or "" without an API.
+func (n *Node) APIAddr() string {
+	if n.apiLn == nil {
+		return ""
+	}
+	return n.apiLn.Addr().String()
+}
+
+// ID is the node's libp2p peer ID.
+func (n *Node) ID() peer.ID { return n.id }
 
 // Engine is the node's local inference engine.
 func (n *Node) Engine() *inference.LocalEngine { return n.engine }
@@ -112,17 +170,30 @@ func (n *Node) LoadErrors() []error {
 // Uptime is the time since Start.
 func (n *Node) Uptime() time.Duration { return time.Since(n.started) }
 
-// Shutdown stops the node: running generations end with an error, models are freed.
+// Shutdown stops the node gracefully: the API stops accepting and drains in-flight
+// requests until ctx ends, then the engine stops and models are freed.
 func (n *Node) Shutdown(ctx context.Context) error {
+	n.mu.Lock()
+	n.running = false
+	n.mu.Unlock()
+	var errs []error
+	if n.api != nil {
+		if err := n.api.Shutdown(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("HTTP API: %w", err))
+		}
+		<-n.apiDone
+	} else if n.apiLn != nil {
+		n.apiLn.Close()
+	}
 	if n.engine == nil {
-		return nil
+		return errors.Join(errs...)
 	}
 	done := make(chan error, 1)
 	go func() { done <- n.engine.Close() }()
 	select {
 	case err := <-done:
-		return err
+		return errors.Join(append(errs, err)...)
 	case <-ctx.Done():
-		return errors.Join(ctx.Err(), errors.New("engine did not stop in time"))
+		return errors.Join(append(errs, ctx.Err(), errors.New("engine did not stop in time"))...)
 	}
 }

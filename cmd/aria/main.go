@@ -38,6 +38,7 @@ func main() {
 			modelCommand(),
 			inferCommand(),
 			benchCommand(),
+			apiCommand(),
 		},
 		ExitErrHandler: func(c *cli.Context, err error) {},
 	}

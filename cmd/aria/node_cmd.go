@@ -21,17 +21,33 @@ func nodeCommand() *cli.Command {
 			Flags: append(engineFlags(),
 				dataDirFlag(),
 				&cli.StringSliceFlag{Name: "model", Usage: "GGUF path, model name in the data dir, or synthetic shape (tiny, 700m, 2b); repeatable (default: tiny)"},
+				&cli.StringFlag{Name: "host", Value: "127.0.0.1", Usage: "address the HTTP API binds to"},
+				&cli.IntFlag{Name: "api-port", Value: 3000, EnvVars: []string{"ARIA_API_PORT"}, Usage: "OpenAI-compatible HTTP API port"},
+				&cli.IntFlag{Name: "port", Value: 8765, EnvVars: []string{"ARIA_NODE_PORT"}, Usage: "WebSocket peer protocol port"},
+				&cli.BoolFlag{Name: "no-api", Usage: "do not start the HTTP API"},
 			),
 			Action: func(c *cli.Context) error {
+				apiPort := c.Int("api-port")
+				if c.Bool("no-api") {
+					apiPort = -1
+				} else if apiPort <= 0 || apiPort > 65535 {
+					return usageError("--api-port %d: want 1-65535", apiPort)
+				}
+				if p := c.Int("port"); p <= 0 || p > 65535 {
+					return usageError("--port %d: want 1-65535", p)
+				}
 				n := node.New(node.Config{
 					DataDir: c.String("data-dir"),
 					Models:  c.StringSlice("model"),
 					Engine:  engineOptions(c),
+					Host:    c.String("host"),
+					APIPort: apiPort,
+					Port:    c.Int("port"),
 				})
 				if err := n.Start(c.Context); err != nil {
 					return err
 				}
-				slog.Info("node running", "data_dir", c.String("data-dir"), "models", len(n.Engine().Models()))
+				slog.Info("node running", "id", n.ID(), "data_dir", c.String("data-dir"), "models", len(n.Engine().Models()))
 				<-c.Context.Done()
 				slog.Info("shutting down")
 				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)

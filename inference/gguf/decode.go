@@ -207,7 +207,7 @@ func (d *decoder) decode() (*File, error) {
 	case v == 2 || v == 3:
 	case v == 1:
 		return nil, errorf(ErrInvalid, "GGUF v1 is not supported (llama.cpp dropped it); re-convert the model")
-	case v&0xFFFF == 0:
+	case v != 0 && v&0xFFFF == 0:
 		return nil, errorf(ErrInvalid, "version %#x looks byte-swapped: big-endian GGUF files are not supported", v)
 	default:
 		return nil, errorf(ErrInvalid, "unsupported GGUF version %d (want 2 or 3)", v)

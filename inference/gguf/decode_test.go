@@ -279,6 +279,7 @@ func TestValidationErrors(t *testing.T) {
 		{"empty", nil, ErrNotGGUF, "too short"},
 		{"bad magic", []byte("GGML\x03\x00\x00\x00"), ErrNotGGUF, `bad magic "GGML"`},
 		{"v1", new(raw).raw([]byte("GGUF")).u32(1).u32(0).u32(0).Bytes(), ErrInvalid, "v1"},
+		{"v0", new(raw).raw([]byte("GGUF")).u32(0).u64(0).u64(0).Bytes(), ErrInvalid, "version 0"},
 		{"v4", new(raw).raw([]byte("GGUF")).u32(4).u64(0).u64(0).Bytes(), ErrInvalid, "version 4"},
 		{"big endian", new(raw).raw([]byte("GGUF")).u32(0x03000000).u64(0).u64(0).Bytes(), ErrInvalid, "big-endian"},
 		{"huge tensor count", new(raw).raw([]byte("GGUF")).u32(3).u64(1 << 62).u64(0).Bytes(), ErrTruncated, "tensor count"},
@@ -358,7 +359,7 @@ func TestValidationErrors(t *testing.T) {
 		{
 			"I2_S",
 			rawFile(nil, [][]byte{tinfo("blk.0.attn_q.weight", 36, 0, 256)}, 64),
-			ErrUnsupportedType, "I2_S",
+			ErrUnsupportedType, "36 is bitnet.cpp's I2_S (formerly ggml's IQ4_NL_4_4), which mainline ggml cannot run; convert the ternary weights to TQ1_0 or TQ2_0",
 		},
 		{"removed type", rawFile(nil, [][]byte{tinfo("a", 32, 0, 256)}, 64), ErrUnsupportedType, "Q4_0_4_8"},
 		{"unknown type", rawFile(nil, [][]byte{tinfo("a", 40, 0, 256)}, 64), ErrUnsupportedType, "40"},
@@ -466,11 +467,16 @@ func TestLargeVocab(t *testing.T) {
 	if err := w.Close(); err != nil {
 		t.Fatal(err)
 	}
-	start := time.Now()
-	f, err := decodeBytes(buf.Bytes())
-	elapsed := time.Since(start)
-	if err != nil {
-		t.Fatal(err)
+	// Best of three, so that a busy machine does not fail the test.
+	var f *File
+	elapsed := time.Duration(math.MaxInt64)
+	for range 3 {
+		start := time.Now()
+		var err error
+		if f, err = decodeBytes(buf.Bytes()); err != nil {
+			t.Fatal(err)
+		}
+		elapsed = min(elapsed, time.Since(start))
 	}
 	if got, _ := f.Strings("tokenizer.ggml.tokens"); len(got) != n || got[n-1] != tokens[n-1] {
 		t.Fatal("tokens differ")

@@ -1,0 +1,90 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"text/tabwriter"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/aria-node/aria/openai"
+)
+
+func apiCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "api",
+		Usage: "the OpenAI-compatible API",
+		Subcommands: []*cli.Command{{
+			Name:  "status",
+			Usage: "show a node's /v1/status and /health (exit 1 when unreachable or degraded)",
+			Flags: []cli.Flag{
+				&cli.IntFlag{Name: "port", Value: 3000, EnvVars: []string{"ARIA_API_PORT"}, Usage: "API port"},
+				&cli.StringFlag{Name: "host", Value: "127.0.0.1", Usage: "API host"},
+				&cli.BoolFlag{Name: "json", Usage: "print {\"status\":…, \"health\":…} as JSON"},
+				&cli.DurationFlag{Name: "timeout", Value: 5 * time.Second, Usage: "give up after this long"},
+			},
+			Action: func(c *cli.Context) error {
+				base := "http://" + net.JoinHostPort(c.String("host"), strconv.Itoa(c.Int("port")))
+				ctx, cancel := context.WithTimeout(c.Context, c.Duration("timeout"))
+				defer cancel()
+				var st openai.Status
+				var h openai.Health
+				if _, err := getJSON(ctx, base+"/v1/status", &st); err != nil {
+					return cli.Exit(fmt.Sprintf("node API at %s is unreachable: %v", base, err), 1)
+				}
+				code, err := getJSON(ctx, base+"/health", &h)
+				if err != nil {
+					return cli.Exit(fmt.Sprintf("node API at %s: /health: %v", base, err), 1)
+				}
+				if c.Bool("json") {
+					enc := json.NewEncoder(os.Stdout)
+					enc.SetIndent("", "  ")
+					enc.Encode(map[string]any{"status": st, "health": h})
+				} else {
+					tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+					fmt.Fprintf(tw, "api\t%s (version %s, up %s)\n", base, h.Version, time.Duration(h.UptimeSeconds)*time.Second)
+					fmt.Fprintf(tw, "health\t%s\n", h.Status)
+					fmt.Fprintf(tw, "node\t%s  %s  %s  running=%v  up %s\n", h.Node.NodeID, h.Node.URI, h.Node.Status, h.Node.IsRunning, time.Duration(h.Node.UptimeSeconds)*time.Second)
+					fmt.Fprintf(tw, "backend\t%s (kernel available: %v, %s)\n", st.Backend, st.LlamaCLIAvailable, st.LlamaCLIPath)
+					fmt.Fprintf(tw, "models\t%d\n", st.ModelsCount)
+					fmt.Fprintf(tw, "slots\t%d/%d active, %d/%d queued\n", st.ActiveSlots, st.TotalSlots, st.Queued, st.QueueSize)
+					for ep, state := range h.Endpoints {
+						fmt.Fprintf(tw, "  %s\t%s\n", ep, state)
+					}
+					tw.Flush()
+				}
+				if code != http.StatusOK || h.Status != "healthy" {
+					return cli.Exit("", 1)
+				}
+				return nil
+			},
+		}},
+	}
+}
+
+func getJSON(ctx context.Context, url string, v any) (int, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return 0, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return resp.StatusCode, err
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		return resp.StatusCode, fmt.Errorf("HTTP %d, not JSON: %v", resp.StatusCode, err)
+	}
+	return resp.StatusCode, nil
+}

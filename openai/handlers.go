@@ -1,0 +1,340 @@
+package openai
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/aria-node/aria/inference"
+)
+
+func (s *Server) handleChat(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	body, apiErr := s.readBody(w, r)
+	if apiErr != nil {
+		writeError(w, apiErr)
+		return
+	}
+	req, apiErr := decodeChatRequest(body)
+	if apiErr != nil {
+		writeError(w, apiErr)
+		return
+	}
+	p, apiErr := toEngineRequest(req)
+	if apiErr != nil {
+		writeError(w, apiErr)
+		return
+	}
+	if len(s.cfg.Backend.Models()) == 0 {
+		writeError(w, &APIError{Status: http.StatusServiceUnavailable, Type: TypeServiceUnavailable, Code: "node_unavailable",
+			Message: "ARIA node has no model loaded: the native kernel is unavailable", RetryAfter: 5})
+		return
+	}
+	if !s.hasModel(p.req.Model) {
+		writeError(w, modelNotFound(p.req.Model))
+		return
+	}
+	id, created := newID(), time.Now().Unix()
+	if p.stream {
+		s.streamChat(w, r, p, id, created, start)
+		return
+	}
+	results := make([]inference.Result, p.n)
+	errs := make([]error, p.n)
+	var wg sync.WaitGroup
+	for i := range p.n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			tr := s.metrics.tracker(start)
+			results[i], errs[i] = s.cfg.Backend.Generate(r.Context(), p.forChoice(i), tr.token)
+			s.metrics.finished(p.req.Model, results[i], errs[i])
+		}()
+	}
+	wg.Wait()
+	resp := ChatCompletion{ID: id, Object: "chat.completion", Created: created, Model: p.req.Model,
+		SystemFingerprint: fingerprint(s.cfg.Version), Choices: make([]Choice, p.n)}
+	for i, res := range results {
+		if errs[i] != nil {
+			if r.Context().Err() != nil {
+				return // the client is gone
+			}
+			writeError(w, fromEngine(errs[i]))
+			return
+		}
+		resp.Choices[i] = Choice{Index: i, Message: ResponseMessage{Role: "assistant", Content: res.Text}, FinishReason: res.FinishReason}
+		resp.Usage.CompletionTokens += res.CompletionTokens
+		resp.Usage.PromptTokens = res.PromptTokens
+	}
+	resp.Usage.TotalTokens = resp.Usage.PromptTokens + resp.Usage.CompletionTokens
+	writeJSON(w, http.StatusOK, resp)
+}
+
+func (s *Server) hasModel(id string) bool {
+	for _, m := range s.cfg.Backend.Models() {
+		if m.ID == id {
+			return true
+		}
+	}
+	return false
+}
+
+// streamEvent is one choice's progress, passed from generating goroutines to the writer.
+type streamEvent struct {
+	choice int
+	text   string
+	result *inference.Result
+	err    error
+}
+
+// streamChat streams a completion as server-sent events. The response starts with the
+// first token (or the first error), so failures that happen before any output, such
+// as a full queue, still get their proper status code.
+func (s *Server) streamChat(w http.ResponseWriter, r *http.Request, p chatParams, id string, created int64, start time.Time) {
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
+	sse := newSSE(w)
+	base := ChatCompletionChunk{ID: id, Object: "chat.completion.chunk", Created: created, Model: p.req.Model, SystemFingerprint: fingerprint(s.cfg.Version)}
+	chunk := func(choice int, d Delta, finish *string) ChatCompletionChunk {
+		c := base
+		c.Choices = []ChunkChoice{{Index: choice, Delta: d, FinishReason: finish}}
+		return c
+	}
+	roleSent := make([]bool, p.n)
+	// emit writes one event; it runs on the handler goroutine only.
+	emit := func(ev streamEvent) error {
+		if !roleSent[ev.choice] {
+			roleSent[ev.choice] = true
+			if err := sse.event(chunk(ev.choice, Delta{Role: "assistant", Content: ev.text}, nil)); err != nil {
+				return err
+			}
+			return nil
+		}
+		if ev.text == "" {
+			return nil
+		}
+		return sse.event(chunk(ev.choice, Delta{Content: ev.text}, nil))
+	}
+
+	results := make([]inference.Result, p.n)
+	var firstErr error
+	if p.n == 1 {
+		tr := s.metrics.tracker(start)
+		res, err := s.cfg.Backend.Generate(ctx, p.forChoice(0), func(t inference.Token) error {
+			tr.token(t)
+			if t.Text == "" {
+				return nil
+			}
+			return emit(streamEvent{text: t.Text})
+		})
+		s.metrics.finished(p.req.Model, res, err)
+		results[0], firstErr = res, err
+	} else {
+		events := make(chan streamEvent, 64)
+		var wg sync.WaitGroup
+		for i := range p.n {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				tr := s.metrics.tracker(start)
+				res, err := s.cfg.Backend.Generate(ctx, p.forChoice(i), func(t inference.Token) error {
+					tr.token(t)
+					if t.Text == "" {
+						return nil
+					}
+					select {
+					case events <- streamEvent{choice: i, text: t.Text}:
+						return nil
+					case <-ctx.Done():
+						return ctx.Err()
+					}
+				})
+				s.metrics.finished(p.req.Model, res, err)
+				select {
+				case events <- streamEvent{choice: i, result: &res, err: err}:
+				case <-ctx.Done():
+				}
+			}()
+		}
+		go func() { wg.Wait(); close(events) }()
+		for ev := range events {
+			if ev.result != nil || ev.err != nil {
+				if ev.err != nil && firstErr == nil {
+					firstErr = ev.err
+					cancel()
+				}
+				results[ev.choice] = *ev.result
+				continue
+			}
+			if firstErr != nil {
+				continue
+			}
+			if err := emit(ev); err != nil {
+				firstErr = err
+				cancel()
+			}
+		}
+	}
+	if firstErr != nil {
+		if r.Context().Err() != nil {
+			return // client went away: nothing to tell it
+		}
+		apiErr := fromEngine(firstErr)
+		if !sse.started {
+			writeError(w, apiErr)
+			return
+		}
+		sse.event(ErrorResponse{Error: ErrorBody{Message: apiErr.Message, Type: apiErr.Type, Code: apiErr.Code}})
+		return
+	}
+	var usage Usage
+	for i, res := range results {
+		if !roleSent[i] {
+			roleSent[i] = true
+			if sse.event(chunk(i, Delta{Role: "assistant"}, nil)) != nil {
+				return
+			}
+		}
+		if sse.event(chunk(i, Delta{}, finishPtr(res.FinishReason))) != nil {
+			return
+		}
+		usage.PromptTokens = res.PromptTokens
+		usage.CompletionTokens += res.CompletionTokens
+	}
+	if p.includeUsage {
+		usage.TotalTokens = usage.PromptTokens + usage.CompletionTokens
+		c := base
+		c.Choices = []ChunkChoice{}
+		c.Usage = &usage
+		if sse.event(c) != nil {
+			return
+		}
+	}
+	sse.done()
+}
+
+func (s *Server) handleModels(w http.ResponseWriter, r *http.Request) {
+	list := ModelList{Object: "list", Data: []Model{}}
+	for _, m := range s.cfg.Backend.Models() {
+		list.Data = append(list.Data, toModel(m, false))
+	}
+	writeJSON(w, http.StatusOK, list)
+}
+
+func (s *Server) handleModel(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	for _, m := range s.cfg.Backend.Models() {
+		if m.ID == id {
+			writeJSON(w, http.StatusOK, toModel(m, false))
+			return
+		}
+	}
+	writeError(w, modelNotFound(id))
+}
+
+func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, s.status())
+}
+
+func (s *Server) status() Status {
+	models := s.cfg.Backend.Models()
+	st := s.cfg.Backend.Stats()
+	out := Status{Backend: "unavailable", ModelsCount: len(models), Version: s.cfg.Version,
+		ActiveSlots: st.ActiveSlots, TotalSlots: st.TotalSlots, Queued: st.Queued, QueueSize: st.QueueSize}
+	if len(models) > 0 {
+		out.Backend = "native"
+		out.LlamaCLIAvailable = true
+		if s.cfg.Node != nil {
+			out.LlamaCLIPath = s.cfg.Node.KernelPath()
+		}
+	}
+	return out
+}
+
+func (s *Server) handleEnergy(w http.ResponseWriter, r *http.Request) {
+	if s.cfg.Energy == nil {
+		writeError(w, &APIError{Status: http.StatusServiceUnavailable, Type: TypeServiceUnavailable, Code: "energy_unavailable", Message: "energy accounting is not enabled on this node"})
+		return
+	}
+	e := s.cfg.Energy.Energy()
+	if e.RecentHistory == nil {
+		e.RecentHistory = []EnergyRecord{}
+	}
+	writeJSON(w, http.StatusOK, e)
+}
+
+func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
+	h := s.health()
+	code := http.StatusOK
+	if h.Status != "healthy" {
+		code = http.StatusServiceUnavailable
+	}
+	writeJSON(w, code, h)
+}
+
+func (s *Server) health() Health {
+	serving := len(s.cfg.Backend.Models()) > 0
+	h := Health{Status: "healthy", Version: s.cfg.Version, UptimeSeconds: int64(time.Since(s.started).Seconds())}
+	if s.cfg.Node != nil {
+		h.Node = HealthNode{URI: s.cfg.Node.NodeURI(), NodeID: s.cfg.Node.NodeID(),
+			UptimeSeconds: int64(s.cfg.Node.Uptime().Seconds()), IsRunning: s.cfg.Node.Running()}
+	}
+	h.Node.Status = "healthy"
+	chat := "available"
+	if !serving || !h.Node.IsRunning {
+		h.Status, h.Node.Status, chat = "degraded", "unhealthy", "unavailable"
+	}
+	h.Endpoints = map[string]string{
+		"/v1/chat/completions": chat,
+		"/v1/models":           "available",
+		"/v1/status":           "available",
+		"/v1/energy":           "available",
+		"/health":              "available",
+		"/metrics":             "available",
+	}
+	return h
+}
+
+// sse writes server-sent events, flushing after each so every token leaves at once.
+type sse struct {
+	w       http.ResponseWriter
+	rc      *http.ResponseController
+	started bool
+	buf     []byte
+}
+
+func newSSE(w http.ResponseWriter) *sse { return &sse{w: w, rc: http.NewResponseController(w)} }
+
+func (s *sse) start() {
+	if s.started {
+		return
+	}
+	s.started = true
+	h := s.w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-cache")
+	h.Set("Connection", "keep-alive")
+	h.Set("X-Accel-Buffering", "no")
+	s.w.WriteHeader(http.StatusOK)
+}
+
+func (s *sse) event(v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return s.raw(b)
+}
+
+func (s *sse) raw(payload []byte) error {
+	s.start()
+	s.buf = append(append(append(s.buf[:0], "data: "...), payload...), "\n\n"...)
+	if _, err := s.w.Write(s.buf); err != nil {
+		return err
+	}
+	return s.rc.Flush()
+}
+
+func (s *sse) done() error { return s.raw([]byte("[DONE]")) }

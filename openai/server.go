@@ -1,0 +1,219 @@
+package openai
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/aria-node/aria/inference"
+)
+
+// Backend generates text. The node implements it: locally, or through a peer.
+type Backend interface {
+	Models() []inference.ModelInfo
+	Generate(ctx context.Context, req inference.Request, onToken func(inference.Token) error) (inference.Result, error)
+	Stats() inference.Stats
+}
+
+// NodeInfo describes the node behind the API, for /health and /v1/status.
+type NodeInfo interface {
+	NodeID() string
+	NodeURI() string // ws://host:port of the node's peer protocol
+	Uptime() time.Duration
+	Running() bool
+	KernelPath() string // executable containing the native kernel; "" when unavailable
+}
+
+// EnergySource reports /v1/energy.
+type EnergySource interface {
+	Energy() Energy
+}
+
+// Config configures a Server.
+type Config struct {
+	Backend      Backend
+	Node         NodeInfo
+	Energy       EnergySource
+	Version      string
+	MaxBodyBytes int64 // default 4 MiB
+	Logger       *slog.Logger
+	Registry     *prometheus.Registry // default: a new registry with Go and process collectors
+}
+
+// Server is the OpenAI-compatible HTTP API.
+type Server struct {
+	cfg     Config
+	log     *slog.Logger
+	metrics *metrics
+	handler http.Handler
+	started time.Time
+
+	mu  sync.Mutex
+	srv *http.Server
+}
+
+// NewServer builds the API. It does not listen until Serve.
+func NewServer(cfg Config) *Server {
+	if cfg.MaxBodyBytes <= 0 {
+		cfg.MaxBodyBytes = 4 << 20
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Registry == nil {
+		cfg.Registry = prometheus.NewRegistry()
+		cfg.Registry.MustRegister(prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
+	}
+	s := &Server{cfg: cfg, log: cfg.Logger, started: time.Now()}
+	s.metrics = newMetrics(cfg.Registry, cfg.Backend)
+	s.handler = s.routes()
+	return s
+}
+
+// Handler is the API's http.Handler (CORS, body limits, metrics and routing included).
+func (s *Server) Handler() http.Handler { return s.handler }
+
+type route struct {
+	pattern string // mux pattern without method
+	methods map[string]http.HandlerFunc
+}
+
+func (s *Server) routes() http.Handler {
+	routes := []route{
+		{"/v1/chat/completions", map[string]http.HandlerFunc{"POST": s.handleChat}},
+		{"/v1/models", map[string]http.HandlerFunc{"GET": s.handleModels}},
+		{"/v1/models/{id...}", map[string]http.HandlerFunc{"GET": s.handleModel}},
+		{"/v1/status", map[string]http.HandlerFunc{"GET": s.handleStatus}},
+		{"/v1/energy", map[string]http.HandlerFunc{"GET": s.handleEnergy}},
+		{"/health", map[string]http.HandlerFunc{"GET": s.handleHealth}},
+		{"/v1/health", map[string]http.HandlerFunc{"GET": s.handleHealth}},
+		{"/metrics", map[string]http.HandlerFunc{"GET": promhttp.HandlerFor(s.cfg.Registry, promhttp.HandlerOpts{}).ServeHTTP}},
+	}
+	mux := http.NewServeMux()
+	for _, rt := range routes {
+		var allow []string
+		for m := range rt.methods {
+			allow = append(allow, m)
+		}
+		sort.Strings(allow)
+		allowHeader := strings.Join(append(allow, "OPTIONS"), ", ")
+		endpoint := strings.TrimSuffix(rt.pattern, "/{id...}")
+		if endpoint != rt.pattern {
+			endpoint += "/{id}"
+		}
+		methods := rt.methods
+		mux.Handle(rt.pattern, s.metrics.instrument(endpoint, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			h, ok := methods[r.Method]
+			if !ok && r.Method == http.MethodHead {
+				h, ok = methods[http.MethodGet]
+			}
+			if !ok {
+				w.Header().Set("Allow", allowHeader)
+				writeError(w, methodNotAllowed(r.Method, r.URL.Path))
+				return
+			}
+			h(w, r)
+		})))
+	}
+	mux.Handle("/", s.metrics.instrument("other", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, notFound())
+	})))
+	return s.cors(s.recoverer(mux))
+}
+
+// cors adds the API reference's CORS headers and answers preflights.
+func (s *Server) cors(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("Access-Control-Allow-Origin", "*")
+		h.Set("Access-Control-Allow-Methods", "GET, POST, OPTIONS")
+		h.Set("Access-Control-Allow-Headers", "Content-Type, Authorization")
+		if r.Method == http.MethodOptions {
+			h.Set("Access-Control-Max-Age", "86400")
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// recoverer turns a handler panic into a 500 instead of a dropped connection.
+func (s *Server) recoverer(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				s.log.Error("handler panic", "path", r.URL.Path, "panic", v)
+				writeError(w, &APIError{Status: 500, Type: TypeServer, Code: "internal_error", Message: "internal server error"})
+			}
+		}()
+		next.ServeHTTP(w, r)
+	})
+}
+
+// readBody reads a size-capped body.
+func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, *APIError) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return nil, tooLarge(s.cfg.MaxBodyBytes)
+		}
+		return nil, invalidRequest("cannot read body: %v", err)
+	}
+	return body, nil
+}
+
+// Serve serves on ln until Shutdown.
+func (s *Server) Serve(ln net.Listener) error {
+	srv := &http.Server{
+		Handler:           s.handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+	}
+	s.mu.Lock()
+	s.srv = srv
+	s.mu.Unlock()
+	err := srv.Serve(ln)
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return err
+}
+
+// Shutdown stops accepting connections and waits for in-flight requests (streams
+// included) until ctx ends; then it closes what remains.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	srv := s.srv
+	s.mu.Unlock()
+	if srv == nil {
+		return nil
+	}
+	err := srv.Shutdown(ctx)
+	if err != nil {
+		srv.Close()
+	}
+	return err
+}
+
+func newID() string {
+	var b [12]byte
+	rand.Read(b[:])
+	return "chatcmpl-aria-" + hex.EncodeToString(b[:])
+}
