@@ -1,20 +1,27 @@
 package main
 
 import (
+	"cmp"
+	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
 	"os"
 	"runtime"
 	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/aria-node/aria/inference"
 	"github.com/aria-node/aria/inference/llamacpp"
 	"github.com/aria-node/aria/node"
+	"github.com/aria-node/aria/openai"
 )
 
 type benchReport struct {
@@ -32,6 +39,18 @@ type benchReport struct {
 	Parallel      []inference.EngineBench `json:"parallel"`
 	ParallelRatio float64                 `json:"parallel_max_to_1_ratio,omitempty"`
 	SystemInfo    string                  `json:"system_info"`
+	HTTP          *httpReport             `json:"http,omitempty"`
+}
+
+type httpReport struct {
+	DirectTokS   float64                `json:"direct_decode_tok_s"`
+	HTTPTokS     float64                `json:"http_decode_tok_s"`
+	HTTPToKernel float64                `json:"http_to_kernel_ratio"`
+	HTTPToDirect float64                `json:"http_to_direct_ratio"`
+	DirectTTFTms float64                `json:"direct_ttft_ms"`
+	HTTPTTFTms   float64                `json:"http_ttft_ms"`
+	AddedTTFTms  float64                `json:"added_ttft_ms"`
+	Parallel     []openai.ParallelBench `json:"parallel"`
 }
 
 func benchCommand() *cli.Command {
@@ -46,16 +65,22 @@ func benchCommand() *cli.Command {
 			&cli.IntFlag{Name: "decode-tokens", Value: 64, Usage: "tokens generated per measurement"},
 			&cli.IntFlag{Name: "reps", Value: 3, Usage: "repetitions; medians are reported"},
 			&cli.BoolFlag{Name: "json", Usage: "print JSON"},
+			&cli.BoolFlag{Name: "via-http", Usage: "also measure streamed decoding through the OpenAI HTTP server on loopback"},
+			&cli.StringFlag{Name: "http-parallel", Value: "1,2,4,8", Usage: "concurrent HTTP streams for --via-http"},
 			dataDirFlag(),
 		},
 		Action: func(c *cli.Context) error {
-			var levels []int
-			for _, f := range strings.Split(c.String("parallel"), ",") {
-				n, err := strconv.Atoi(strings.TrimSpace(f))
-				if err != nil || n < 1 {
-					return usageError("--parallel %q: want positive integers like 1,2,4", c.String("parallel"))
-				}
-				levels = append(levels, n)
+			levels, err := parseLevels("parallel", c.String("parallel"))
+			if err != nil {
+				return err
+			}
+			httpLevels, err := parseLevels("http-parallel", c.String("http-parallel"))
+			if err != nil {
+				return err
+			}
+			slots := slices.Max(levels)
+			if c.Bool("via-http") {
+				slots = max(slots, slices.Max(httpLevels))
 			}
 			threads := c.Int("threads")
 			if threads <= 0 {
@@ -69,7 +94,9 @@ func benchCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			e := inference.NewLocal(inference.Options{Threads: threads, Slots: slices.Max(levels), QueueSize: slices.Max(levels)})
+			// Small per-slot windows: the bench needs prompt+decode tokens, and many slots
+			// of a 2b model's full context would only cost memory.
+			e := inference.NewLocal(inference.Options{Threads: threads, Slots: slots, QueueSize: slots, SlotContext: nPrompt + nDecode + 256})
 			defer e.Close()
 			info, err := e.Load(c.Context, path, inference.LoadOptions{})
 			if err != nil {
@@ -115,20 +142,19 @@ func benchCommand() *cli.Command {
 					}
 					runs = append(runs, b)
 				}
-				slices.SortFunc(runs, func(a, b inference.EngineBench) int {
-					switch {
-					case a.AggregateTokS < b.AggregateTokS:
-						return -1
-					case a.AggregateTokS > b.AggregateTokS:
-						return 1
-					}
-					return 0
-				})
+				slices.SortFunc(runs, func(a, b inference.EngineBench) int { return cmp.Compare(a.AggregateTokS, b.AggregateTokS) })
 				rep.Parallel = append(rep.Parallel, runs[len(runs)/2])
 				fmt.Fprintf(os.Stderr, "  parallel %d: %.2f tok/s aggregate\n", p, runs[len(runs)/2].AggregateTokS)
 			}
 			if len(rep.Parallel) > 1 && rep.Parallel[0].Parallel == 1 {
 				rep.ParallelRatio = rep.Parallel[len(rep.Parallel)-1].AggregateTokS / rep.Parallel[0].AggregateTokS
+			}
+			if c.Bool("via-http") {
+				h, err := benchHTTP(c.Context, e, info.ID, reps, nDecode, httpLevels, rep.KernelTGTokS)
+				if err != nil {
+					return fmt.Errorf("http bench: %w", err)
+				}
+				rep.HTTP = h
 			}
 			if c.Bool("json") {
 				enc := json.NewEncoder(os.Stdout)
@@ -155,5 +181,94 @@ func printBench(r benchReport) {
 	if r.ParallelRatio > 0 {
 		fmt.Fprintf(tw, "aggregate %d-parallel / 1-parallel\t%.2f\n", r.Parallel[len(r.Parallel)-1].Parallel, r.ParallelRatio)
 	}
+	if h := r.HTTP; h != nil {
+		fmt.Fprintf(tw, "HTTP streamed decode\t%.2f tok/s  (ratio to kernel %.3f, to direct engine %.3f)\n", h.HTTPTokS, h.HTTPToKernel, h.HTTPToDirect)
+		fmt.Fprintf(tw, "time to first token\tdirect %.2f ms, HTTP %.2f ms, added %.2f ms\n", h.DirectTTFTms, h.HTTPTTFTms, h.AddedTTFTms)
+		for _, p := range h.Parallel {
+			fmt.Fprintf(tw, "HTTP aggregate, %d streams\t%.2f tok/s  (median TTFT %s)\n", p.Streams, p.AggregateTokS, p.MedianTTFT.Round(100_000))
+		}
+	}
 	tw.Flush()
+}
+
+func parseLevels(flag, v string) ([]int, error) {
+	var levels []int
+	for _, f := range strings.Split(v, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 1 {
+			return nil, usageError("--%s %q: want positive integers like 1,2,4", flag, v)
+		}
+		levels = append(levels, n)
+	}
+	return levels, nil
+}
+
+// benchHTTP serves the engine through the real OpenAI server on a loopback port and
+// compares streamed decoding and time to first token with direct engine calls. Both use
+// the same chat prompt, repeated, so both reuse its cached prefix and the TTFT
+// difference is the HTTP path's own cost.
+func benchHTTP(ctx context.Context, e *inference.LocalEngine, model string, reps, nDecode int, levels []int, kernelTokS float64) (*httpReport, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	srv := openai.NewServer(openai.Config{Backend: e, Version: node.Version, Logger: slog.New(slog.DiscardHandler)})
+	go srv.Serve(ln)
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		srv.Shutdown(sctx)
+	}()
+	base := "http://" + ln.Addr().String()
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
+	const prompt = "Tell me a story about the weather in the mountains."
+	greedy := inference.DefaultSampling()
+	greedy.Temperature, greedy.RandomSeed, greedy.Seed = 0, false, 1
+	direct := func() (inference.Result, error) {
+		return e.Generate(ctx, inference.Request{Model: model, MaxTokens: nDecode + 1, Sampling: greedy,
+			Messages: []inference.Message{{Role: "user", Content: prompt}}}, func(inference.Token) error { return nil })
+	}
+	if _, err := direct(); err != nil { // warm the prefix cache
+		return nil, err
+	}
+	if _, err := openai.BenchStream(ctx, client, base, model, prompt, nDecode+1); err != nil {
+		return nil, err
+	}
+	var dTok, hTok, dTTFT, hTTFT []float64
+	for r := range reps {
+		d, err := direct()
+		if err != nil {
+			return nil, err
+		}
+		h, err := openai.BenchStream(ctx, client, base, model, prompt, nDecode+1)
+		if err != nil {
+			return nil, err
+		}
+		dTok = append(dTok, float64(d.CompletionTokens-1)/d.Decode.Seconds())
+		dTTFT = append(dTTFT, float64(d.TimeToFirstToken.Microseconds())/1000)
+		hTok = append(hTok, h.DecodeTokS)
+		hTTFT = append(hTTFT, float64(h.TTFT.Microseconds())/1000)
+		fmt.Fprintf(os.Stderr, "  http rep %d: direct %.2f tok/s ttft %.2f ms | http %.2f tok/s ttft %.2f ms\n", r+1, dTok[r], dTTFT[r], hTok[r], hTTFT[r])
+	}
+	rep := &httpReport{
+		DirectTokS: inference.Median(dTok), HTTPTokS: inference.Median(hTok),
+		DirectTTFTms: inference.Median(dTTFT), HTTPTTFTms: inference.Median(hTTFT),
+	}
+	rep.HTTPToKernel = rep.HTTPTokS / kernelTokS
+	rep.HTTPToDirect = rep.HTTPTokS / rep.DirectTokS
+	rep.AddedTTFTms = rep.HTTPTTFTms - rep.DirectTTFTms
+	for _, n := range levels {
+		var runs []openai.ParallelBench
+		for range reps {
+			p, err := openai.BenchParallel(ctx, client, base, model, n, nDecode)
+			if err != nil {
+				return nil, fmt.Errorf("%d streams: %w", n, err)
+			}
+			runs = append(runs, p)
+		}
+		slices.SortFunc(runs, func(a, b openai.ParallelBench) int { return cmp.Compare(a.AggregateTokS, b.AggregateTokS) })
+		rep.Parallel = append(rep.Parallel, runs[len(runs)/2])
+		fmt.Fprintf(os.Stderr, "  http %d streams: %.2f tok/s aggregate\n", n, runs[len(runs)/2].AggregateTokS)
+	}
+	return rep, nil
 }
