@@ -12,7 +12,6 @@ import (
 	"runtime"
 	"strings"
 	"testing"
-	"time"
 )
 
 func decodeBytes(b []byte) (*File, error) {
@@ -467,23 +466,13 @@ func TestLargeVocab(t *testing.T) {
 	if err := w.Close(); err != nil {
 		t.Fatal(err)
 	}
-	// Best of three, so that a busy machine does not fail the test.
-	var f *File
-	elapsed := time.Duration(math.MaxInt64)
-	for range 3 {
-		start := time.Now()
-		var err error
-		if f, err = decodeBytes(buf.Bytes()); err != nil {
-			t.Fatal(err)
-		}
-		elapsed = min(elapsed, time.Since(start))
+	// Speed is BenchmarkDecodeVocab's business; this checks a large vocabulary decodes intact.
+	f, err := decodeBytes(buf.Bytes())
+	if err != nil {
+		t.Fatal(err)
 	}
 	if got, _ := f.Strings("tokenizer.ggml.tokens"); len(got) != n || got[n-1] != tokens[n-1] {
 		t.Fatal("tokens differ")
-	}
-	t.Logf("decoded %d bytes of vocabulary in %v", buf.Len(), elapsed)
-	if !raceEnabled && elapsed > 500*time.Millisecond {
-		t.Errorf("decoding took %v, want well under a second", elapsed)
 	}
 }
 

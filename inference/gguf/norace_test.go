@@ -1,5 +1,0 @@
-//go:build !race
-
-package gguf
-
-const raceEnabled = false
