@@ -3,6 +3,7 @@ package openai
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"sync"
 	"time"
@@ -36,11 +37,18 @@ func (s *Server) handleChat(w http.ResponseWriter, r *http.Request) {
 		writeError(w, modelNotFound(p.req.Model))
 		return
 	}
+	if st := s.cfg.Backend.Stats(); p.n > 1 && st.TotalSlots > 0 && p.n > st.TotalSlots+st.QueueSize {
+		writeError(w, invalidRequest("'n' is %d but this node runs at most %d generations at once (slots + queue)", p.n, st.TotalSlots+st.QueueSize))
+		return
+	}
 	id, created := newID(), time.Now().Unix()
 	if p.stream {
 		s.streamChat(w, r, p, id, created, start)
 		return
 	}
+	// One failed choice fails the request: cancel its siblings rather than finish them.
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
 	results := make([]inference.Result, p.n)
 	errs := make([]error, p.n)
 	var wg sync.WaitGroup
@@ -49,27 +57,47 @@ func (s *Server) handleChat(w http.ResponseWriter, r *http.Request) {
 		go func() {
 			defer wg.Done()
 			tr := s.metrics.tracker(start)
-			results[i], errs[i] = s.cfg.Backend.Generate(r.Context(), p.forChoice(i), tr.token)
+			results[i], errs[i] = s.cfg.Backend.Generate(ctx, p.forChoice(i), tr.token)
 			s.metrics.finished(p.req.Model, results[i], errs[i])
+			if errs[i] != nil {
+				cancel()
+			}
 		}()
 	}
 	wg.Wait()
+	if err := rootError(errs); err != nil {
+		if r.Context().Err() == nil { // else the client is gone
+			writeError(w, fromEngine(err))
+		}
+		return
+	}
 	resp := ChatCompletion{ID: id, Object: "chat.completion", Created: created, Model: p.req.Model,
 		SystemFingerprint: fingerprint(s.cfg.Version), Choices: make([]Choice, p.n)}
 	for i, res := range results {
-		if errs[i] != nil {
-			if r.Context().Err() != nil {
-				return // the client is gone
-			}
-			writeError(w, fromEngine(errs[i]))
-			return
-		}
 		resp.Choices[i] = Choice{Index: i, Message: ResponseMessage{Role: "assistant", Content: res.Text}, FinishReason: res.FinishReason}
 		resp.Usage.CompletionTokens += res.CompletionTokens
 		resp.Usage.PromptTokens = res.PromptTokens
 	}
 	resp.Usage.TotalTokens = resp.Usage.PromptTokens + resp.Usage.CompletionTokens
 	writeJSON(w, http.StatusOK, resp)
+}
+
+// rootError picks the error that failed a request of several choices: the first that
+// is not a sibling's cancellation.
+func rootError(errs []error) error {
+	var first error
+	for _, err := range errs {
+		if err == nil {
+			continue
+		}
+		if !errors.Is(err, context.Canceled) {
+			return err
+		}
+		if first == nil {
+			first = err
+		}
+	}
+	return first
 }
 
 func (s *Server) hasModel(id string) bool {
