@@ -24,7 +24,7 @@ func decodeChatRequest(body []byte) (*ChatCompletionRequest, *APIError) {
 	var req ChatCompletionRequest
 	dec := json.NewDecoder(strings.NewReader(string(body)))
 	if err := dec.Decode(&req); err != nil {
-		return nil, jsonError(err)
+		return nil, jsonError(err, body)
 	}
 	if _, err := dec.Token(); err != io.EOF {
 		return nil, invalidRequest("the body must be a single JSON object")
@@ -33,7 +33,7 @@ func decodeChatRequest(body []byte) (*ChatCompletionRequest, *APIError) {
 }
 
 // jsonError turns a decoding error into a message naming the field.
-func jsonError(err error) *APIError {
+func jsonError(err error, body []byte) *APIError {
 	var te *json.UnmarshalTypeError
 	var se *json.SyntaxError
 	var fe *fieldError
@@ -44,7 +44,11 @@ func jsonError(err error) *APIError {
 		}
 		return invalidRequest("'%s' must be %s, got %s", te.Field, typeName(te.Type), te.Value)
 	case errors.As(err, &fe):
-		return invalidRequest("%s", fe.msg)
+		field := fe.field
+		if field == "content" {
+			field = locateBadContent(body)
+		}
+		return invalidRequest("'%s' %s", field, fe.msg)
 	case errors.As(err, &se):
 		return invalidRequest("malformed JSON at byte %d: %v", se.Offset, se)
 	case errors.Is(err, io.EOF):
@@ -53,6 +57,23 @@ func jsonError(err error) *APIError {
 		return invalidRequest("malformed JSON: unexpected end of input")
 	}
 	return invalidRequest("malformed JSON: %v", err)
+}
+
+// locateBadContent finds which message's content failed to decode, for the error's path.
+func locateBadContent(body []byte) string {
+	var raw struct {
+		Messages []struct {
+			Content json.RawMessage `json:"content"`
+		} `json:"messages"`
+	}
+	json.Unmarshal(body, &raw)
+	for i, m := range raw.Messages {
+		var c TextContent
+		if len(m.Content) > 0 && c.UnmarshalJSON(m.Content) != nil {
+			return fmt.Sprintf("messages[%d].content", i)
+		}
+	}
+	return "messages[].content"
 }
 
 func typeName(t reflect.Type) string {

@@ -314,11 +314,15 @@ func (s *Server) health() Health {
 	if !serving || !h.Node.IsRunning {
 		h.Status, h.Node.Status, chat = "degraded", "unhealthy", "unavailable"
 	}
+	energy := "available"
+	if s.cfg.Energy == nil {
+		energy = "unavailable"
+	}
 	h.Endpoints = map[string]string{
 		"/v1/chat/completions": chat,
 		"/v1/models":           "available",
 		"/v1/status":           "available",
-		"/v1/energy":           "available",
+		"/v1/energy":           energy,
 		"/health":              "available",
 		"/metrics":             "available",
 	}

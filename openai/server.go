@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"sort"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -59,9 +58,7 @@ type Server struct {
 	metrics *metrics
 	handler http.Handler
 	started time.Time
-
-	mu  sync.Mutex
-	srv *http.Server
+	srv     *http.Server
 }
 
 // NewServer builds the API. It does not listen until Serve.
@@ -79,6 +76,13 @@ func NewServer(cfg Config) *Server {
 	s := &Server{cfg: cfg, log: cfg.Logger, started: time.Now()}
 	s.metrics = newMetrics(cfg.Registry, cfg.Backend)
 	s.handler = s.routes()
+	// Built here, not in Serve, so a Shutdown that comes first still stops a later Serve.
+	s.srv = &http.Server{
+		Handler:           s.handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		ErrorLog:          slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelDebug),
+	}
 	return s
 }
 
@@ -106,6 +110,9 @@ func (s *Server) routes() http.Handler {
 		var allow []string
 		for m := range rt.methods {
 			allow = append(allow, m)
+			if m == http.MethodGet {
+				allow = append(allow, http.MethodHead)
+			}
 		}
 		sort.Strings(allow)
 		allowHeader := strings.Join(append(allow, "OPTIONS"), ", ")
@@ -178,18 +185,9 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, *APIE
 	return body, nil
 }
 
-// Serve serves on ln until Shutdown.
+// Serve serves on ln until Shutdown (at once if Shutdown came first).
 func (s *Server) Serve(ln net.Listener) error {
-	srv := &http.Server{
-		Handler:           s.handler,
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
-	}
-	s.mu.Lock()
-	s.srv = srv
-	s.mu.Unlock()
-	err := srv.Serve(ln)
+	err := s.srv.Serve(ln)
 	if errors.Is(err, http.ErrServerClosed) {
 		return nil
 	}
@@ -199,15 +197,9 @@ func (s *Server) Serve(ln net.Listener) error {
 // Shutdown stops accepting connections and waits for in-flight requests (streams
 // included) until ctx ends; then it closes what remains.
 func (s *Server) Shutdown(ctx context.Context) error {
-	s.mu.Lock()
-	srv := s.srv
-	s.mu.Unlock()
-	if srv == nil {
-		return nil
-	}
-	err := srv.Shutdown(ctx)
+	err := s.srv.Shutdown(ctx)
 	if err != nil {
-		srv.Close()
+		s.srv.Close()
 	}
 	return err
 }

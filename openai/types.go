@@ -70,25 +70,27 @@ func (c *TextContent) UnmarshalJSON(b []byte) error {
 			Text *string `json:"text"`
 		}
 		if err := json.Unmarshal(b, &parts); err != nil {
-			return &fieldError{msg: "must be a string or an array of text parts"}
+			return &fieldError{field: "content", msg: "must be a string or an array of text parts"}
 		}
 		var sb strings.Builder
 		for i, p := range parts {
 			if p.Type != "text" || p.Text == nil {
-				return &fieldError{msg: fmt.Sprintf("part %d has type %q: only text parts are supported", i, p.Type)}
+				return &fieldError{field: "content", msg: fmt.Sprintf("part %d has type %q: only text parts are supported", i, p.Type)}
 			}
 			sb.WriteString(*p.Text)
 		}
 		*c = TextContent(sb.String())
 		return nil
 	}
-	return &fieldError{msg: "must be a string or an array of text parts"}
+	return &fieldError{field: "content", msg: "must be a string or an array of text parts"}
 }
 
-// fieldError is a decoding problem whose field the decoder knows better than we do.
-type fieldError struct{ msg string }
+// fieldError is a problem found by a custom decoder. encoding/json does not add the
+// field's path to such errors, so the decoder names its own field and jsonError
+// completes the path.
+type fieldError struct{ field, msg string }
 
-func (e *fieldError) Error() string { return e.msg }
+func (e *fieldError) Error() string { return fmt.Sprintf("'%s' %s", e.field, e.msg) }
 
 // StopSequences is "stop": a string or an array of strings.
 type StopSequences []string
@@ -109,12 +111,12 @@ func (s *StopSequences) UnmarshalJSON(b []byte) error {
 	case len(b) > 0 && b[0] == '[':
 		var many []string
 		if err := json.Unmarshal(b, &many); err != nil {
-			return &fieldError{msg: "must be a string or an array of strings"}
+			return &fieldError{field: "stop", msg: "must be a string or an array of strings"}
 		}
 		*s = many
 		return nil
 	}
-	return &fieldError{msg: "must be a string or an array of strings"}
+	return &fieldError{field: "stop", msg: "must be a string or an array of strings"}
 }
 
 // ChatCompletion is the non-streaming response.
