@@ -110,7 +110,9 @@ func benchCommand() *cli.Command {
 
 			fmt.Fprintf(os.Stderr, "bench %s: %d threads, %d reps, prompt %d, decode %d tokens\n", info.ID, threads, reps, nPrompt, nDecode)
 			// Kernel and engine runs alternate so drift in machine load hits both alike.
-			var pp, tg, eg, es []float64
+			// Ratios are taken per repetition (kernel and engine measured back to back) and
+			// their medians reported: on a shared machine speed drifts between runs.
+			var pp, tg, eg, es, rg, rs []float64
 			for r := range reps {
 				k, err := inference.BenchKernel(c.Context, path, threads, nPrompt, nDecode)
 				if err != nil {
@@ -127,12 +129,12 @@ func benchCommand() *cli.Command {
 					return fmt.Errorf("engine bench: %w", err)
 				}
 				es = append(es, s.PerStreamTokS)
+				rg, rs = append(rg, g.PerStreamTokS/k.DecodeTokS), append(rs, s.PerStreamTokS/k.DecodeTokS)
 				fmt.Fprintf(os.Stderr, "  rep %d: kernel pp %.1f tg %.2f | engine greedy %.2f sampled %.2f tok/s\n", r+1, k.PromptTokS, k.DecodeTokS, g.PerStreamTokS, s.PerStreamTokS)
 			}
 			rep.KernelPPTokS, rep.KernelTGTokS = inference.Median(pp), inference.Median(tg)
 			rep.EngineTGTokS, rep.SampledTGTokS = inference.Median(eg), inference.Median(es)
-			rep.EngineRatio = rep.EngineTGTokS / rep.KernelTGTokS
-			rep.SampledRatio = rep.SampledTGTokS / rep.KernelTGTokS
+			rep.EngineRatio, rep.SampledRatio = inference.Median(rg), inference.Median(rs)
 			for _, p := range levels {
 				var runs []inference.EngineBench
 				for range reps {
@@ -150,7 +152,11 @@ func benchCommand() *cli.Command {
 				rep.ParallelRatio = rep.Parallel[len(rep.Parallel)-1].AggregateTokS / rep.Parallel[0].AggregateTokS
 			}
 			if c.Bool("via-http") {
-				h, err := benchHTTP(c.Context, e, info.ID, reps, nDecode, httpLevels, rep.KernelTGTokS)
+				kernel := func() (float64, error) {
+					k, err := inference.BenchKernel(c.Context, path, threads, inference.BenchShortPrompt, nDecode)
+					return k.DecodeTokS, err
+				}
+				h, err := benchHTTP(c.Context, e, info.ID, reps, nDecode, httpLevels, kernel)
 				if err != nil {
 					return fmt.Errorf("http bench: %w", err)
 				}
@@ -207,7 +213,7 @@ func parseLevels(flag, v string) ([]int, error) {
 // compares streamed decoding and time to first token with direct engine calls. Both use
 // the same chat prompt, repeated, so both reuse its cached prefix and the TTFT
 // difference is the HTTP path's own cost.
-func benchHTTP(ctx context.Context, e *inference.LocalEngine, model string, reps, nDecode int, levels []int, kernelTokS float64) (*httpReport, error) {
+func benchHTTP(ctx context.Context, e *inference.LocalEngine, model string, reps, nDecode int, levels []int, kernel func() (float64, error)) (*httpReport, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
@@ -234,13 +240,26 @@ func benchHTTP(ctx context.Context, e *inference.LocalEngine, model string, reps
 	if _, err := openai.BenchStream(ctx, client, base, model, prompt, nDecode+1); err != nil {
 		return nil, err
 	}
-	var dTok, hTok, dTTFT, hTTFT []float64
+	var dTok, hTok, dTTFT, hTTFT, toKernel, toDirect, added []float64
 	for r := range reps {
-		d, err := direct()
+		k, err := kernel()
 		if err != nil {
 			return nil, err
 		}
-		h, err := openai.BenchStream(ctx, client, base, model, prompt, nDecode+1)
+		// Alternate which path runs first, so neither always follows the kernel pass.
+		var d inference.Result
+		var h openai.StreamBench
+		if r%2 == 0 {
+			d, err = direct()
+			if err == nil {
+				h, err = openai.BenchStream(ctx, client, base, model, prompt, nDecode+1)
+			}
+		} else {
+			h, err = openai.BenchStream(ctx, client, base, model, prompt, nDecode+1)
+			if err == nil {
+				d, err = direct()
+			}
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -248,15 +267,16 @@ func benchHTTP(ctx context.Context, e *inference.LocalEngine, model string, reps
 		dTTFT = append(dTTFT, float64(d.TimeToFirstToken.Microseconds())/1000)
 		hTok = append(hTok, h.DecodeTokS)
 		hTTFT = append(hTTFT, float64(h.TTFT.Microseconds())/1000)
-		fmt.Fprintf(os.Stderr, "  http rep %d: direct %.2f tok/s ttft %.2f ms | http %.2f tok/s ttft %.2f ms\n", r+1, dTok[r], dTTFT[r], hTok[r], hTTFT[r])
+		toKernel, toDirect = append(toKernel, h.DecodeTokS/k), append(toDirect, h.DecodeTokS/dTok[r])
+		added = append(added, hTTFT[r]-dTTFT[r])
+		fmt.Fprintf(os.Stderr, "  http rep %d: kernel %.2f | direct %.2f tok/s ttft %.2f ms | http %.2f tok/s ttft %.2f ms\n", r+1, k, dTok[r], dTTFT[r], hTok[r], hTTFT[r])
 	}
 	rep := &httpReport{
 		DirectTokS: inference.Median(dTok), HTTPTokS: inference.Median(hTok),
 		DirectTTFTms: inference.Median(dTTFT), HTTPTTFTms: inference.Median(hTTFT),
 	}
-	rep.HTTPToKernel = rep.HTTPTokS / kernelTokS
-	rep.HTTPToDirect = rep.HTTPTokS / rep.DirectTokS
-	rep.AddedTTFTms = rep.HTTPTTFTms - rep.DirectTTFTms
+	rep.HTTPToKernel, rep.HTTPToDirect = inference.Median(toKernel), inference.Median(toDirect)
+	rep.AddedTTFTms = inference.Median(added)
 	for _, n := range levels {
 		var runs []openai.ParallelBench
 		for range reps {
