@@ -64,10 +64,10 @@ fixtures: build
 	@mkdir -p $(FIXTURES)
 	@for s in 700m 2b; do f=$(FIXTURES)/$$s-tq2_0.gguf; [ -f $$f ] || $(BIN) model synth --shape $$s --type tq2_0 --out $$f; done
 
-# Kernel benchmark figures for the README (700m and 2b, 2 threads).
+# The README's benchmark figures (700m and 2b TQ2_0, 2 threads, kernel vs engine vs HTTP).
 bench: fixtures
-	$(BIN) bench --model $(FIXTURES)/700m-tq2_0.gguf --threads 2 --parallel 1,2,4
-	$(BIN) bench --model $(FIXTURES)/2b-tq2_0.gguf --threads 2 --parallel 1,2,4
+	$(BIN) bench --model $(FIXTURES)/700m-tq2_0.gguf --threads 2 --parallel 1,2,4 --reps 5 --via-http
+	$(BIN) bench --model $(FIXTURES)/2b-tq2_0.gguf --threads 2 --parallel 1,2,4 --reps 3 --via-http
 
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzDecode -fuzztime 60s ./inference/gguf/
