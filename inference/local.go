@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -391,22 +390,9 @@ func describeModel(path string, f *gguf.File) (ModelInfo, error) {
 	if v, ok := f.Value("aria.synthetic"); ok {
 		info.Synthetic, _ = v.(bool)
 	}
-	counts := map[string]int{}
-	for _, t := range f.Tensors {
-		if len(t.Dims) >= 2 {
-			counts[t.Type.String()]++
-		}
+	for _, tc := range f.TypeCounts(true) {
+		info.QuantTypes = append(info.QuantTypes, tc.Type.String())
 	}
-	for k := range counts {
-		info.QuantTypes = append(info.QuantTypes, k)
-	}
-	sort.Slice(info.QuantTypes, func(i, j int) bool {
-		a, b := info.QuantTypes[i], info.QuantTypes[j]
-		if counts[a] != counts[b] {
-			return counts[a] > counts[b]
-		}
-		return a < b
-	})
 	return info, nil
 }
 

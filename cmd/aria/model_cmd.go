@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"text/tabwriter"
 
@@ -136,19 +135,10 @@ func describe(path string, f *gguf.File) modelInfo {
 	if v, ok := f.Value("aria.synthetic"); ok {
 		in.Synthetic, _ = v.(bool)
 	}
-	for _, t := range f.Tensors {
-		in.TensorTypes[t.Type.String()]++
+	for _, tc := range f.TypeCounts(false) {
+		in.QuantTypes = append(in.QuantTypes, tc.Type.String())
+		in.TensorTypes[tc.Type.String()] = tc.Count
 	}
-	for k := range in.TensorTypes {
-		in.QuantTypes = append(in.QuantTypes, k)
-	}
-	sort.Slice(in.QuantTypes, func(i, j int) bool {
-		a, b := in.QuantTypes[i], in.QuantTypes[j]
-		if in.TensorTypes[a] != in.TensorTypes[b] {
-			return in.TensorTypes[a] > in.TensorTypes[b]
-		}
-		return a < b
-	})
 	return in
 }
 

@@ -3,6 +3,7 @@ package gguf
 import (
 	"errors"
 	"io"
+	"sort"
 )
 
 // Sentinel errors. Decode errors wrap one of these (test with errors.Is);
@@ -222,4 +223,33 @@ func (f *File) Tensor(name string) (TensorInfo, bool) {
 // same file f was decoded from.
 func (f *File) TensorReader(r io.ReaderAt, t TensorInfo) *io.SectionReader {
 	return io.NewSectionReader(r, f.DataOffset+int64(t.Offset), int64(t.Size()))
+}
+
+// TypeCount is how many tensors have one type.
+type TypeCount struct {
+	Type  Type
+	Count int
+}
+
+// TypeCounts counts tensors by type, most common first (ties by name). With
+// matricesOnly it counts only tensors of two or more dimensions: the weight
+// matrices, whose type is what "the model's quantization" means.
+func (f *File) TypeCounts(matricesOnly bool) []TypeCount {
+	counts := map[Type]int{}
+	for _, t := range f.Tensors {
+		if !matricesOnly || len(t.Dims) >= 2 {
+			counts[t.Type]++
+		}
+	}
+	out := make([]TypeCount, 0, len(counts))
+	for t, n := range counts {
+		out = append(out, TypeCount{t, n})
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Count != out[j].Count {
+			return out[i].Count > out[j].Count
+		}
+		return out[i].Type.String() < out[j].Type.String()
+	})
+	return out
 }
