@@ -56,9 +56,7 @@ func (s *Server) handleChat(w http.ResponseWriter, r *http.Request) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			tr := s.metrics.tracker(start)
-			results[i], errs[i] = s.cfg.Backend.Generate(ctx, p.forChoice(i), tr.token)
-			s.metrics.finished(p.req.Model, results[i], errs[i])
+			results[i], errs[i] = s.generate(ctx, p.forChoice(i), start, nil)
 			if errs[i] != nil {
 				cancel()
 			}
@@ -80,6 +78,21 @@ func (s *Server) handleChat(w http.ResponseWriter, r *http.Request) {
 	}
 	resp.Usage.TotalTokens = resp.Usage.PromptTokens + resp.Usage.CompletionTokens
 	writeJSON(w, http.StatusOK, resp)
+}
+
+// generate runs one choice on the backend and records its metrics. onText, if set,
+// gets every non-empty piece of output text.
+func (s *Server) generate(ctx context.Context, req inference.Request, start time.Time, onText func(string) error) (inference.Result, error) {
+	tr := s.metrics.tracker(start)
+	res, err := s.cfg.Backend.Generate(ctx, req, func(t inference.Token) error {
+		tr.token(t)
+		if onText == nil || t.Text == "" {
+			return nil
+		}
+		return onText(t.Text)
+	})
+	s.metrics.finished(req.Model, res, err)
+	return res, err
 }
 
 // rootError picks the error that failed a request of several choices: the first that
@@ -149,16 +162,9 @@ func (s *Server) streamChat(w http.ResponseWriter, r *http.Request, p chatParams
 	results := make([]inference.Result, p.n)
 	var firstErr error
 	if p.n == 1 {
-		tr := s.metrics.tracker(start)
-		res, err := s.cfg.Backend.Generate(ctx, p.forChoice(0), func(t inference.Token) error {
-			tr.token(t)
-			if t.Text == "" {
-				return nil
-			}
-			return emit(streamEvent{text: t.Text})
+		results[0], firstErr = s.generate(ctx, p.forChoice(0), start, func(text string) error {
+			return emit(streamEvent{text: text})
 		})
-		s.metrics.finished(p.req.Model, res, err)
-		results[0], firstErr = res, err
 	} else {
 		events := make(chan streamEvent, 64)
 		var wg sync.WaitGroup
@@ -166,20 +172,14 @@ func (s *Server) streamChat(w http.ResponseWriter, r *http.Request, p chatParams
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				tr := s.metrics.tracker(start)
-				res, err := s.cfg.Backend.Generate(ctx, p.forChoice(i), func(t inference.Token) error {
-					tr.token(t)
-					if t.Text == "" {
-						return nil
-					}
+				res, err := s.generate(ctx, p.forChoice(i), start, func(text string) error {
 					select {
-					case events <- streamEvent{choice: i, text: t.Text}:
+					case events <- streamEvent{choice: i, text: text}:
 						return nil
 					case <-ctx.Done():
 						return ctx.Err()
 					}
 				})
-				s.metrics.finished(p.req.Model, res, err)
 				select {
 				case events <- streamEvent{choice: i, result: &res, err: err}:
 				case <-ctx.Done():

@@ -44,9 +44,9 @@ func apiCommand() *cli.Command {
 					return cli.Exit(fmt.Sprintf("node API at %s: /health: %v", base, err), 1)
 				}
 				if c.Bool("json") {
-					enc := json.NewEncoder(os.Stdout)
-					enc.SetIndent("", "  ")
-					enc.Encode(map[string]any{"status": st, "health": h})
+					if err := printJSON(map[string]any{"status": st, "health": h}); err != nil {
+						return err
+					}
 				} else {
 					tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
 					fmt.Fprintf(tw, "api\t%s (version %s, up %s)\n", base, h.Version, time.Duration(h.UptimeSeconds)*time.Second)

@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -69,4 +70,11 @@ func threadsFlag() cli.Flag {
 // usageError exits with status 2, like flag parsing errors.
 func usageError(format string, args ...any) error {
 	return cli.Exit(fmt.Sprintf(format, args...), 2)
+}
+
+// printJSON writes v to stdout as indented JSON (the --json output of every command).
+func printJSON(v any) error {
+	enc := json.NewEncoder(os.Stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -61,9 +60,7 @@ func modelCommand() *cli.Command {
 					}
 					info := describe(c.Args().First(), f)
 					if c.Bool("json") {
-						enc := json.NewEncoder(os.Stdout)
-						enc.SetIndent("", "  ")
-						return enc.Encode(info)
+						return printJSON(info)
 					}
 					printInfo(info)
 					return nil
