@@ -25,13 +25,22 @@ func (n *Node) Models() []inference.ModelInfo { return n.engine.Models() }
 // Stats reports slot and queue occupancy.
 func (n *Node) Stats() inference.Stats { return n.engine.Stats() }
 
-// Generate runs a request on the local engine and records it in the energy session.
+// Generate runs a request on the local engine, metering the energy it takes. Every
+// completed inference is recorded in the session and the ledger.
 func (n *Node) Generate(ctx context.Context, req inference.Request, onToken func(inference.Token) error) (inference.Result, error) {
+	start := time.Now()
+	x := n.energy.Begin()
 	res, err := n.engine.Generate(ctx, req, onToken)
-	if err == nil {
-		n.energy.Add(energy.Record{Time: time.Now(), Tokens: res.CompletionTokens, Model: req.Model})
+	if err != nil {
+		x.End()
+		return res, err
 	}
-	return res, err
+	rec := energy.Record{Time: time.Now(), Tokens: res.CompletionTokens, PromptTokens: res.PromptTokens, Model: req.Model,
+		DurationMS: float64(time.Since(start).Microseconds()) / 1000, Origin: "local"}
+	if _, err := n.energy.Finish(x, rec); err != nil {
+		n.log.Warn("energy accounting", "err", err)
+	}
+	return res, nil
 }
 
 // NodeID is the libp2p peer ID.
@@ -65,25 +74,70 @@ func (n *Node) KernelPath() string {
 	return exe
 }
 
-// Energy reports the session's energy accounting in the API's shape.
+// Energy reports the session's energy accounting in the API's shape, with lifetime
+// totals from the ledger.
 func (n *Node) Energy() openai.Energy {
-	s := n.energy.Snapshot()
+	rep, err := n.energy.Report()
+	if err != nil {
+		n.log.Warn("energy ledger", "err", err)
+	}
+	return energyToAPI(rep, n.meterNote, n.cfg.EnergyMeter.WattsPerCore)
+}
+
+func energyToAPI(rep energy.Report, note string, watts float64) openai.Energy {
 	e := openai.Energy{
-		SessionUptimeSeconds: s.Uptime.Seconds(),
-		TotalInferences:      s.Inferences,
-		TotalTokensGenerated: s.Tokens,
-		TotalEnergyMJ:        s.EnergyMJ,
-		TotalEnergyKWh:       s.EnergyMJ / 3.6e9,
-		Method:               s.Method,
-		RecentHistory:        make([]openai.EnergyRecord, 0, len(s.Recent)),
+		SessionUptimeSeconds: rep.Uptime.Seconds(),
+		TotalInferences:      rep.Inferences,
+		TotalTokensGenerated: rep.Tokens,
+		TotalEnergyMJ:        rep.EnergyMJ,
+		TotalEnergyKWh:       rep.EnergyMJ / energy.MJPerKWh,
+		Savings: openai.EnergySavings{
+			VsGPU:        saving(rep.Savings.VsGPU),
+			VsCloud:      saving(rep.Savings.VsCloud),
+			CO2SavedKg:   rep.Savings.CO2SavedKg,
+			CostSavedUSD: rep.Savings.CostSavedUSD,
+		},
+		Method:    rep.Method,
+		MeterNote: note,
+		References: &openai.EnergyReferences{
+			GPUMJPerToken: rep.References.GPUMJPerToken, CloudMJPerToken: rep.References.CloudMJPerToken,
+			CO2KgPerKWh: rep.References.CO2KgPerKWh, CloudUSDPerToken: rep.References.CloudUSDPerToken,
+			LocalUSDPerToken: rep.References.LocalUSDPerToken,
+		},
+		RecentHistory: make([]openai.EnergyRecord, 0, len(rep.Recent)),
 	}
-	if s.Tokens > 0 {
-		e.AvgEnergyPerTokenMJ = s.EnergyMJ / float64(s.Tokens)
+	if rep.Method == energy.MethodCPUTime {
+		if watts <= 0 {
+			watts = energy.DefaultWattsPerCore
+		}
+		e.References.WattsPerCore = watts
 	}
-	for _, r := range s.Recent {
+	if rep.Tokens > 0 {
+		e.AvgEnergyPerTokenMJ = rep.EnergyMJ / float64(rep.Tokens)
+	}
+	for _, r := range rep.Recent {
 		e.RecentHistory = append(e.RecentHistory, openai.EnergyRecord{
 			Timestamp: float64(r.Time.UnixNano()) / 1e9, EnergyMJ: r.EnergyMJ, Tokens: r.Tokens, Model: r.Model,
 		})
 	}
+	if lt := rep.Lifetime; lt != nil {
+		tot := lt.Totals()
+		l := &openai.EnergyLifetime{
+			Since: lt.Since.Format(time.RFC3339), TotalInferences: tot.Inferences, TotalTokensGenerated: tot.Tokens,
+			TotalEnergyMJ: tot.EnergyMJ, TotalEnergyKWh: tot.EnergyMJ / energy.MJPerKWh,
+			ByMethod: map[string]openai.EnergyMethodTotals{},
+		}
+		if tot.Tokens > 0 {
+			l.AvgEnergyPerTokenMJ = tot.EnergyMJ / float64(tot.Tokens)
+		}
+		for m, t := range lt.ByMethod {
+			l.ByMethod[m] = openai.EnergyMethodTotals{Inferences: t.Inferences, Tokens: t.Tokens, EnergyMJ: t.EnergyMJ}
+		}
+		e.Lifetime = l
+	}
 	return e
+}
+
+func saving(c energy.Comparison) openai.EnergySaving {
+	return openai.EnergySaving{EnergySavedMJ: c.EnergySavedMJ, EnergySavedKWh: c.EnergySavedKWh, ReductionPercent: c.ReductionPercent}
 }

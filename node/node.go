@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
+	bolt "go.etcd.io/bbolt"
 
 	"github.com/aria-node/aria/energy"
 	"github.com/aria-node/aria/inference"
@@ -36,6 +37,9 @@ type Config struct {
 	Port     int       // WebSocket peer protocol port; default 8765
 	Progress io.Writer // where model synthesis reports progress; default stderr
 	Logger   *slog.Logger
+
+	EnergyMeter      energy.MeterOptions // default: RAPL when readable, else CPU time × 10 W per core
+	EnergyReferences *energy.References  // default energy.DefaultReferences()
 }
 
 // DefaultDataDir is $ARIA_HOME or ~/.aria.
@@ -52,16 +56,18 @@ func DefaultDataDir() string {
 
 // Node is a running node.
 type Node struct {
-	cfg     Config
-	log     *slog.Logger
-	engine  *inference.LocalEngine
-	started time.Time
-	id      peer.ID
-	energy  *energy.Session
-	api     *openai.Server
-	apiLn   net.Listener
-	apiDone chan error
-	running bool
+	cfg       Config
+	log       *slog.Logger
+	engine    *inference.LocalEngine
+	started   time.Time
+	id        peer.ID
+	db        *bolt.DB
+	energy    *energy.Tracker
+	meterNote string
+	api       *openai.Server
+	apiLn     net.Listener
+	apiDone   chan error
+	running   bool
 
 	mu       sync.Mutex
 	loadErrs []error
@@ -90,7 +96,11 @@ func New(cfg Config) *Node {
 	if cfg.Port == 0 {
 		cfg.Port = 8765
 	}
-	return &Node{cfg: cfg, log: cfg.Logger, energy: energy.NewSession(energy.MethodNone)}
+	if cfg.EnergyReferences == nil {
+		r := energy.DefaultReferences()
+		cfg.EnergyReferences = &r
+	}
+	return &Node{cfg: cfg, log: cfg.Logger}
 }
 
 // Start creates the data dir and loads the models. A model that fails to load is
@@ -106,11 +116,15 @@ func (n *Node) Start(ctx context.Context) error {
 	}
 	n.id = id
 	n.started = time.Now()
+	if err := n.openState(); err != nil {
+		return err
+	}
 	// Bind the API port first: a port in use is an error before minutes of model loading.
 	if n.cfg.APIPort > 0 {
 		addr := net.JoinHostPort(n.cfg.Host, strconv.Itoa(n.cfg.APIPort))
 		ln, err := net.Listen("tcp", addr)
 		if err != nil {
+			n.closeState()
 			return fmt.Errorf("HTTP API: %w", err)
 		}
 		n.apiLn = ln
@@ -123,6 +137,11 @@ func (n *Node) Start(ctx context.Context) error {
 		}
 		if err != nil {
 			if ctx.Err() != nil {
+				if n.apiLn != nil {
+					n.apiLn.Close()
+				}
+				n.engine.Close()
+				n.closeState()
 				return ctx.Err()
 			}
 			n.log.Error("model not served", "model", spec, "err", err)
@@ -186,14 +205,60 @@ func (n *Node) Shutdown(ctx context.Context) error {
 		n.apiLn.Close()
 	}
 	if n.engine == nil {
-		return errors.Join(errs...)
+		return errors.Join(append(errs, n.closeState())...)
 	}
 	done := make(chan error, 1)
 	go func() { done <- n.engine.Close() }()
 	select {
 	case err := <-done:
-		return errors.Join(append(errs, err)...)
+		errs = append(errs, err)
 	case <-ctx.Done():
-		return errors.Join(append(errs, ctx.Err(), errors.New("engine did not stop in time"))...)
+		errs = append(errs, ctx.Err(), errors.New("engine did not stop in time"))
 	}
+	// Last: requests still draining above record their energy in the database.
+	if err := n.closeState(); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// openState opens the node's database and what lives in it.
+func (n *Node) openState() error {
+	db, err := openDB(n.cfg.DataDir)
+	if err != nil {
+		return err
+	}
+	ledger, err := energy.OpenLedger(db)
+	if err != nil {
+		db.Close()
+		return err
+	}
+	counter, note, err := energy.NewCounter(n.cfg.EnergyMeter)
+	if err != nil {
+		db.Close()
+		return fmt.Errorf("energy meter: %w", err)
+	}
+	if note != "" {
+		n.log.Info("energy meter", "method", counter.Method(), "note", note)
+	} else {
+		n.log.Info("energy meter", "method", counter.Method())
+	}
+	n.db, n.meterNote = db, note
+	n.energy = energy.NewTracker(energy.NewMeter(counter), ledger, *n.cfg.EnergyReferences)
+	return nil
+}
+
+// closeState flushes and closes the database (idempotent).
+func (n *Node) closeState() error {
+	n.mu.Lock()
+	db := n.db
+	n.db = nil
+	n.mu.Unlock()
+	if db == nil {
+		return nil
+	}
+	if err := db.Close(); err != nil {
+		return fmt.Errorf("database: %w", err)
+	}
+	return nil
 }

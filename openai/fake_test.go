@@ -215,7 +215,10 @@ func testEnergy() Energy {
 		},
 		RecentHistory: []EnergyRecord{{Timestamp: 1706745600.5, EnergyMJ: 28, Tokens: 50, Model: "aria-2b-1bit"}},
 		Method:        "rapl",
-		Lifetime:      &EnergyLifetime{TotalInferences: 100, TotalTokensGenerated: 5000, TotalEnergyMJ: 2800},
+		References:    &EnergyReferences{GPUMJPerToken: 5625, CloudMJPerToken: 7000, CO2KgPerKWh: 0.5, CloudUSDPerToken: 0.000015, LocalUSDPerToken: 0.000002},
+		Lifetime: &EnergyLifetime{Since: "2026-01-01T00:00:00Z", TotalInferences: 100, TotalTokensGenerated: 5000, TotalEnergyMJ: 2800,
+			TotalEnergyKWh: 2800 / 3.6e9, AvgEnergyPerTokenMJ: 0.56,
+			ByMethod: map[string]EnergyMethodTotals{"rapl": {Inferences: 100, Tokens: 5000, EnergyMJ: 2800}}},
 	}
 }
 

@@ -381,7 +381,12 @@ func TestSpecShapes(t *testing.T) {
 			"recent_history[]": "object", "recent_history[].timestamp": "number", "recent_history[].energy_mj": "number",
 			"recent_history[].tokens": "integer", "recent_history[].model": "string",
 			"method": "string", "lifetime": "object", "lifetime.total_inferences": "integer",
-			"lifetime.total_tokens_generated": "integer", "lifetime.total_energy_mj": "number"})
+			"lifetime.total_tokens_generated": "integer", "lifetime.total_energy_mj": "number",
+			"lifetime.since": "string", "lifetime.total_energy_kwh": "number", "lifetime.avg_energy_per_token_mj": "number",
+			"lifetime.by_method": "object", "lifetime.by_method.rapl": "object", "lifetime.by_method.rapl.inferences": "integer",
+			"lifetime.by_method.rapl.tokens": "integer", "lifetime.by_method.rapl.energy_mj": "number",
+			"references": "object", "references.gpu_mj_per_token": "integer", "references.cloud_mj_per_token": "integer",
+			"references.co2_kg_per_kwh": "number", "references.cloud_usd_per_token": "number", "references.local_usd_per_token": "number"})
 	})
 
 	for _, path := range []string{"/health", "/v1/health"} {

@@ -315,7 +315,7 @@ func jsonUnmarshalStrict(b []byte, v any) error {
 
 func TestEnergyHistoryNeverNull(t *testing.T) {
 	en := testEnergy()
-	en.RecentHistory, en.Lifetime = nil, nil
+	en.RecentHistory, en.Lifetime, en.References = nil, nil, nil
 	e := newEnv(t, nil, func(c *Config) { c.Energy = fakeEnergy{en} })
 	r := e.do("GET", "/v1/energy", "")
 	m := decodeObject(t, r.body)

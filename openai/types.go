@@ -244,16 +244,30 @@ type HealthNode struct {
 
 // Energy is GET /v1/energy, in the spec's shape plus the measurement method.
 type Energy struct {
-	SessionUptimeSeconds float64         `json:"session_uptime_seconds"`
-	TotalInferences      int64           `json:"total_inferences"`
-	TotalTokensGenerated int64           `json:"total_tokens_generated"`
-	TotalEnergyMJ        float64         `json:"total_energy_mj"`
-	TotalEnergyKWh       float64         `json:"total_energy_kwh"`
-	AvgEnergyPerTokenMJ  float64         `json:"avg_energy_per_token_mj"`
-	Savings              EnergySavings   `json:"savings"`
-	RecentHistory        []EnergyRecord  `json:"recent_history"`
-	Method               string          `json:"method"`
-	Lifetime             *EnergyLifetime `json:"lifetime,omitempty"`
+	SessionUptimeSeconds float64        `json:"session_uptime_seconds"`
+	TotalInferences      int64          `json:"total_inferences"`
+	TotalTokensGenerated int64          `json:"total_tokens_generated"`
+	TotalEnergyMJ        float64        `json:"total_energy_mj"`
+	TotalEnergyKWh       float64        `json:"total_energy_kwh"`
+	AvgEnergyPerTokenMJ  float64        `json:"avg_energy_per_token_mj"`
+	Savings              EnergySavings  `json:"savings"`
+	RecentHistory        []EnergyRecord `json:"recent_history"`
+	// Aria's additions: how energy is measured, what it is compared with, and totals
+	// across restarts (the fields above are this session's, as the spec says).
+	Method     string            `json:"method"`
+	MeterNote  string            `json:"meter_note,omitempty"`
+	References *EnergyReferences `json:"references,omitempty"`
+	Lifetime   *EnergyLifetime   `json:"lifetime,omitempty"`
+}
+
+// EnergyReferences are the figures savings are computed against.
+type EnergyReferences struct {
+	GPUMJPerToken    float64 `json:"gpu_mj_per_token"`
+	CloudMJPerToken  float64 `json:"cloud_mj_per_token"`
+	CO2KgPerKWh      float64 `json:"co2_kg_per_kwh"`
+	CloudUSDPerToken float64 `json:"cloud_usd_per_token"`
+	LocalUSDPerToken float64 `json:"local_usd_per_token"`
+	WattsPerCore     float64 `json:"watts_per_core,omitempty"` // cpu_time method only
 }
 
 // EnergySavings compares the node's energy with reference figures.
@@ -279,11 +293,23 @@ type EnergyRecord struct {
 	Model     string  `json:"model"`
 }
 
-// EnergyLifetime holds totals across restarts.
+// EnergyLifetime holds totals across restarts, from the node's ledger. When more
+// than one method measured them, by_method keeps them apart.
 type EnergyLifetime struct {
-	TotalInferences      int64   `json:"total_inferences"`
-	TotalTokensGenerated int64   `json:"total_tokens_generated"`
-	TotalEnergyMJ        float64 `json:"total_energy_mj"`
+	Since                string                        `json:"since"`
+	TotalInferences      int64                         `json:"total_inferences"`
+	TotalTokensGenerated int64                         `json:"total_tokens_generated"`
+	TotalEnergyMJ        float64                       `json:"total_energy_mj"`
+	TotalEnergyKWh       float64                       `json:"total_energy_kwh"`
+	AvgEnergyPerTokenMJ  float64                       `json:"avg_energy_per_token_mj"`
+	ByMethod             map[string]EnergyMethodTotals `json:"by_method"`
+}
+
+// EnergyMethodTotals are lifetime totals measured by one method.
+type EnergyMethodTotals struct {
+	Inferences int64   `json:"inferences"`
+	Tokens     int64   `json:"tokens"`
+	EnergyMJ   float64 `json:"energy_mj"`
 }
 
 // ErrorResponse is every error body: {"error":{"message","type","code"}}.
