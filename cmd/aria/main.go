@@ -40,6 +40,7 @@ func main() {
 			inferCommand(),
 			benchCommand(),
 			apiCommand(),
+			energyCommand(),
 		},
 		ExitErrHandler: func(c *cli.Context, err error) {},
 	}

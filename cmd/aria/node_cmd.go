@@ -18,7 +18,7 @@ func nodeCommand() *cli.Command {
 		Subcommands: []*cli.Command{{
 			Name:  "start",
 			Usage: "load models and serve until SIGINT/SIGTERM",
-			Flags: append(engineFlags(),
+			Flags: append(append(engineFlags(), energyFlags()...),
 				dataDirFlag(),
 				&cli.StringSliceFlag{Name: "model", Usage: "GGUF path, model name in the data dir, or synthetic shape (tiny, 700m, 2b); repeatable (default: tiny)"},
 				&cli.StringFlag{Name: "host", Value: "127.0.0.1", Usage: "address the HTTP API binds to"},
@@ -36,13 +36,19 @@ func nodeCommand() *cli.Command {
 				if p := c.Int("port"); p <= 0 || p > 65535 {
 					return usageError("--port %d: want 1-65535", p)
 				}
+				meter, refs, err := energyOptions(c)
+				if err != nil {
+					return err
+				}
 				n := node.New(node.Config{
-					DataDir: c.String("data-dir"),
-					Models:  c.StringSlice("model"),
-					Engine:  engineOptions(c),
-					Host:    c.String("host"),
-					APIPort: apiPort,
-					Port:    c.Int("port"),
+					EnergyMeter:      meter,
+					EnergyReferences: &refs,
+					DataDir:          c.String("data-dir"),
+					Models:           c.StringSlice("model"),
+					Engine:           engineOptions(c),
+					Host:             c.String("host"),
+					APIPort:          apiPort,
+					Port:             c.Int("port"),
 				})
 				if err := n.Start(c.Context); err != nil {
 					return err
