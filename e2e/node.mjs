@@ -53,7 +53,9 @@ const live = new Set();
 process.on('exit', () => {
   for (const n of live) {
     try { n.proc.kill('SIGKILL'); } catch { /* already gone */ }
-    try { rmSync(n.dataDir, { recursive: true, force: true }); } catch { /* best effort */ }
+    if (n.ownsDataDir) {
+      try { rmSync(n.dataDir, { recursive: true, force: true }); } catch { /* best effort */ }
+    }
   }
 });
 
@@ -63,17 +65,19 @@ process.on('exit', () => {
  * @param {string[]} [opts.args] extra arguments for `aria node start` (e.g. ['--slots', '1'])
  * @param {number} [opts.threads] --threads (default 1: the CI machine has 2 cores)
  * @param {number} [opts.healthTimeoutMs]
+ * @param {string} [opts.dataDir] use this data dir and keep it when the node stops (restart tests);
+ *   default: a fresh temp dir removed on stop
  * @returns {Promise<{baseURL: string, url: string, port: number, peerPort: number,
  *   dataDir: string, proc: import('node:child_process').ChildProcess,
  *   stderr: () => string, stop: () => Promise<{code: number|null, signal: string|null}>}>}
  */
-export async function startNode({ args = [], threads = 1, healthTimeoutMs = HEALTH_TIMEOUT_MS } = {}) {
+export async function startNode({ args = [], threads = 1, healthTimeoutMs = HEALTH_TIMEOUT_MS, dataDir } = {}) {
   const bin = ariaBin();
   // A port picked by freePort can be taken by someone else before the node binds it;
   // the node then exits at once ("address already in use") and we try new ports.
   let lastErr;
   for (let attempt = 1; attempt <= 3; attempt++) {
-    const node = await spawnNode(bin, args, threads);
+    const node = await spawnNode(bin, args, threads, dataDir);
     try {
       await waitHealthy(node, healthTimeoutMs);
       return node;
@@ -86,10 +90,11 @@ export async function startNode({ args = [], threads = 1, healthTimeoutMs = HEAL
   throw lastErr;
 }
 
-async function spawnNode(bin, args, threads) {
+async function spawnNode(bin, args, threads, givenDataDir) {
   const port = await freePort();
   const peerPort = await freePort();
-  const dataDir = await mkdtemp(path.join(os.tmpdir(), 'aria-e2e-'));
+  const dataDir = givenDataDir ?? await mkdtemp(path.join(os.tmpdir(), 'aria-e2e-'));
+  const ownsDataDir = !givenDataDir;
   const argv = ['node', 'start', '--data-dir', dataDir, '--api-port', String(port), '--port', String(peerPort),
     '--host', HOST, '--threads', String(threads), ...args];
   const env = { ...process.env };
@@ -124,6 +129,7 @@ async function spawnNode(bin, args, threads) {
     port,
     peerPort,
     dataDir,
+    ownsDataDir,
     proc,
     url: `http://${HOST}:${port}`,
     baseURL: `http://${HOST}:${port}/v1`,
@@ -132,6 +138,14 @@ async function spawnNode(bin, args, threads) {
     exited,
     exitInfo: () => exitInfo,
     stop: null,
+  };
+
+  /** kill -9: no shutdown at all (crash tests). */
+  node.kill = async () => {
+    if (!exitInfo) proc.kill('SIGKILL');
+    await exited;
+    live.delete(node);
+    return exitInfo;
   };
 
   let stopping = null;
@@ -148,7 +162,7 @@ async function spawnNode(bin, args, threads) {
         }
       }
       live.delete(node);
-      await rm(dataDir, { recursive: true, force: true, maxRetries: 3 });
+      if (ownsDataDir) await rm(dataDir, { recursive: true, force: true, maxRetries: 3 });
       return exitInfo;
     })();
     return stopping;
