@@ -28,6 +28,11 @@ type Options struct {
 	BatchSize   int    // max tokens per decode call (prompt chunking); default 512
 	QueueSize   int    // requests that may wait for a slot before ErrBusy; default 16
 	MemoryLimit uint64 // bytes a model (weights + KV cache) may use; default: MemAvailable
+	// DutyCycle (0 < d <= 1; 0 means 1) keeps the kernel busy for only this fraction
+	// of wall time: after each decode step of duration t the runner rests t·(1/d − 1).
+	// It bounds CPU use below what the thread count alone allows (e.g. 25% of 2 cores
+	// with 1 thread is a duty cycle of 0.5).
+	DutyCycle float64
 }
 
 func (o Options) withDefaults() Options {
@@ -42,6 +47,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.QueueSize <= 0 {
 		o.QueueSize = 16
+	}
+	if o.DutyCycle <= 0 || o.DutyCycle > 1 {
+		o.DutyCycle = 1
 	}
 	return o
 }
@@ -69,6 +77,9 @@ func NewLocal(opts Options) *LocalEngine {
 
 // Threads is the number of CPU threads each decode uses.
 func (e *LocalEngine) Threads() int { return e.opts.Threads }
+
+// DutyCycle is the fraction of wall time the kernel may run.
+func (e *LocalEngine) DutyCycle() float64 { return e.opts.DutyCycle }
 
 // Load validates a GGUF file, checks it fits in memory, and loads it resident. Every
 // problem is an error naming it; llama.cpp only sees files the validator accepted.
@@ -128,7 +139,7 @@ func (e *LocalEngine) Load(ctx context.Context, path string, lo LoadOptions) (Mo
 	info.LoadedAt = time.Now()
 	r, err := newRunner(info, model, runnerConfig{
 		Slots: e.opts.Slots, SlotCtx: slotCtx, Batch: max(e.opts.BatchSize, e.opts.Slots),
-		Threads: e.opts.Threads, QueueSize: e.opts.QueueSize,
+		Threads: e.opts.Threads, QueueSize: e.opts.QueueSize, Duty: e.opts.DutyCycle,
 	})
 	if err != nil {
 		model.Close()

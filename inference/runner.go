@@ -47,6 +47,7 @@ type runnerConfig struct {
 	Batch     int
 	Threads   int
 	QueueSize int
+	Duty      float64 // fraction of wall time the kernel may run; 1 = always
 }
 
 // slot is one llama.cpp sequence. Its KV cells stay after a request ends, so the next
@@ -190,9 +191,25 @@ func (r *runner) loop() {
 		if r.active.Load() == 0 {
 			continue
 		}
+		start := time.Now()
 		if !r.step() {
 			return
 		}
+		if r.cfg.Duty > 0 && r.cfg.Duty < 1 && !r.rest(time.Duration(float64(time.Since(start))*(1/r.cfg.Duty-1))) {
+			return
+		}
+	}
+}
+
+// rest idles the kernel for d to keep its duty cycle; false when the runner quits.
+func (r *runner) rest(d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-r.quit:
+		return false
 	}
 }
 
