@@ -159,3 +159,26 @@ func TestBadRequests(t *testing.T) {
 		t.Fatalf("engine unusable after bad requests: %+v", r)
 	}
 }
+
+// The memory budget (the owner's max_ram_mb) bounds all loaded models together.
+func TestMemoryBudgetBoundsAllModels(t *testing.T) {
+	probe := newEngine(t, inference.Options{Threads: 1, Slots: 1})
+	info, err := probe.Load(context.Background(), tiny(t), inference.LoadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.MemoryBytes == 0 {
+		t.Fatal("ModelInfo.MemoryBytes not set")
+	}
+	e := newEngine(t, inference.Options{Threads: 1, Slots: 1, MemoryBudget: info.MemoryBytes * 3 / 2})
+	if _, err := e.Load(context.Background(), tiny(t), inference.LoadOptions{ID: "first"}); err != nil {
+		t.Fatalf("first model within the budget: %v", err)
+	}
+	_, err = e.Load(context.Background(), tiny(t), inference.LoadOptions{ID: "second"})
+	if err == nil || !strings.Contains(err.Error(), "max_ram_mb") {
+		t.Fatalf("second model beyond the budget: err = %v", err)
+	}
+	if len(e.Models()) != 1 {
+		t.Fatalf("models after refusal: %d", len(e.Models()))
+	}
+}

@@ -138,7 +138,8 @@ type ModelInfo struct {
 	SlotContext   int       `json:"slot_context"`   // context window per request
 	Slots         int       `json:"slots"`
 	ChatTemplate  string    `json:"chat_template,omitempty"`
-	Synthetic     bool      `json:"synthetic"` // random weights: the output is meaningless text
+	Synthetic     bool      `json:"synthetic"`    // random weights: the output is meaningless text
+	MemoryBytes   uint64    `json:"memory_bytes"` // estimated weights + KV cache
 	LoadedAt      time.Time `json:"loaded_at"`
 }
 

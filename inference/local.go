@@ -28,6 +28,8 @@ type Options struct {
 	BatchSize   int    // max tokens per decode call (prompt chunking); default 512
 	QueueSize   int    // requests that may wait for a slot before ErrBusy; default 16
 	MemoryLimit uint64 // bytes a model (weights + KV cache) may use; default: MemAvailable
+	// MemoryBudget bounds all loaded models together (the owner's max_ram_mb); 0 = none.
+	MemoryBudget uint64
 	// DutyCycle (0 < d <= 1; 0 means 1) keeps the kernel busy for only this fraction
 	// of wall time: after each decode step of duration t the runner rests t·(1/d − 1).
 	// It bounds CPU use below what the thread count alone allows (e.g. 25% of 2 cores
@@ -126,6 +128,20 @@ func (e *LocalEngine) Load(ctx context.Context, path string, lo LoadOptions) (Mo
 		return ModelInfo{}, fmt.Errorf("load model %s: needs about %d MiB (weights %d MiB + KV cache %d MiB for %d slots × %d tokens) but only %d MiB is available; use a smaller model, fewer slots or a shorter context",
 			path, need>>20, uint64(info.FileSize)>>20, kv>>20, e.opts.Slots, slotCtx, limit>>20)
 	}
+
+	if budget := e.opts.MemoryBudget; budget > 0 {
+		var used uint64
+		e.mu.RLock()
+		for _, r := range e.runners {
+			used += r.info.MemoryBytes
+		}
+		e.mu.RUnlock()
+		if used+need > budget {
+			return ModelInfo{}, fmt.Errorf("load model %s: needs about %d MiB (weights %d MiB + KV cache %d MiB) but the node's memory budget (max_ram_mb) is %d MiB with %d MiB used by loaded models; raise the budget, use a smaller model, fewer slots or a shorter context",
+				path, need>>20, uint64(info.FileSize)>>20, kv>>20, budget>>20, used>>20)
+		}
+	}
+	info.MemoryBytes = need
 
 	start := time.Now()
 	model, err := llamacpp.LoadModel(path, llamacpp.ModelParams{UseMmap: true})
