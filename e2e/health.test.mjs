@@ -87,7 +87,7 @@ describe('health, status, energy and CORS', { timeout: 120_000 }, () => {
     await res.arrayBuffer();
     assert.ok(res.status === 200 || res.status === 204, `status ${res.status}`);
     assert.equal(res.headers.get('access-control-allow-origin'), '*');
-    assert.equal(res.headers.get('access-control-allow-methods'), 'GET, POST, OPTIONS');
+    assert.equal(res.headers.get('access-control-allow-methods'), 'GET, POST, PATCH, DELETE, OPTIONS');
     assert.equal(res.headers.get('access-control-allow-headers'), 'Content-Type, Authorization');
   });
 

@@ -12,6 +12,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"sync"
 	"time"
@@ -19,8 +20,10 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	bolt "go.etcd.io/bbolt"
 
+	"github.com/aria-node/aria/consent"
 	"github.com/aria-node/aria/energy"
 	"github.com/aria-node/aria/inference"
+	"github.com/aria-node/aria/intentions"
 	"github.com/aria-node/aria/openai"
 )
 
@@ -40,6 +43,16 @@ type Config struct {
 
 	EnergyMeter      energy.MeterOptions // default: RAPL when readable, else CPU time × 10 W per core
 	EnergyReferences *energy.References  // default energy.DefaultReferences()
+
+	// Consent is the owner's contract (default consent.Default()). Its cpu_percent
+	// sets the engine's threads and duty cycle unless Engine.Threads is set, and its
+	// max_ram_mb the engine's memory budget.
+	Consent *consent.Contract
+	// Intentions tunes the intentions store (embedder, threshold, clock); the node
+	// picks the embedder when none is given.
+	Intentions intentions.Options
+	// Now is the node's clock (tests move it); default time.Now.
+	Now func() time.Time
 }
 
 // DefaultDataDir is $ARIA_HOME or ~/.aria.
@@ -56,18 +69,25 @@ func DefaultDataDir() string {
 
 // Node is a running node.
 type Node struct {
-	cfg       Config
-	log       *slog.Logger
-	engine    *inference.LocalEngine
-	started   time.Time
-	id        peer.ID
-	db        *bolt.DB
-	energy    *energy.Tracker
-	meterNote string
-	api       *openai.Server
-	apiLn     net.Listener
-	apiDone   chan error
-	running   bool
+	cfg         Config
+	log         *slog.Logger
+	engine      *inference.LocalEngine
+	started     time.Time
+	id          peer.ID
+	db          *bolt.DB
+	energy      *energy.Tracker
+	meterNote   string
+	admission   *consent.Admission
+	intents     *intentions.Store
+	stopIntents context.CancelFunc
+	intentsDone chan struct{}
+
+	recMu   sync.Mutex
+	rec     Record
+	api     *openai.Server
+	apiLn   net.Listener
+	apiDone chan error
+	running bool
 
 	mu       sync.Mutex
 	loadErrs []error
@@ -96,6 +116,13 @@ func New(cfg Config) *Node {
 	if cfg.Port == 0 {
 		cfg.Port = 8765
 	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Consent == nil {
+		c := consent.Default()
+		cfg.Consent = &c
+	}
 	if cfg.EnergyReferences == nil {
 		r := energy.DefaultReferences()
 		cfg.EnergyReferences = &r
@@ -109,6 +136,15 @@ func New(cfg Config) *Node {
 func (n *Node) Start(ctx context.Context) error {
 	if err := os.MkdirAll(n.cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("data dir: %w", err)
+	}
+	if err := n.cfg.Consent.Validate(); err != nil {
+		return err
+	}
+	n.admission = consent.NewAdmission(*n.cfg.Consent, n.cfg.Now)
+	threads, duty := n.cfg.Consent.Threads(runtime.NumCPU(), n.cfg.Engine.Threads)
+	n.cfg.Engine.Threads, n.cfg.Engine.DutyCycle = threads, duty
+	if b := n.cfg.Consent.RAMLimitBytes(); b > 0 {
+		n.cfg.Engine.MemoryBudget = uint64(b)
 	}
 	_, id, err := LoadIdentity(n.cfg.DataDir)
 	if err != nil {
@@ -137,9 +173,7 @@ func (n *Node) Start(ctx context.Context) error {
 		}
 		if err != nil {
 			if ctx.Err() != nil {
-				if n.apiLn != nil {
-					n.apiLn.Close()
-				}
+				n.apiLnClose()
 				n.engine.Close()
 				n.closeState()
 				return ctx.Err()
@@ -153,11 +187,19 @@ func (n *Node) Start(ctx context.Context) error {
 	if len(n.engine.Models()) == 0 {
 		n.log.Warn("no model loaded: chat requests will fail with 503 until one is")
 	}
+	if err := n.startIntentions(); err != nil {
+		n.apiLnClose()
+		n.engine.Close()
+		n.closeState()
+		return err
+	}
+	n.log.Info("consent contract", "cpu_percent", n.cfg.Consent.CPUPercent, "threads", threads, "duty_cycle", duty,
+		"max_concurrent_tasks", n.cfg.Consent.MaxConcurrentTasks, "schedule", n.cfg.Consent.Schedule, "task_types", n.cfg.Consent.TaskTypes)
 	n.mu.Lock()
 	n.running = true
 	n.mu.Unlock()
 	if n.apiLn != nil {
-		n.api = openai.NewServer(openai.Config{Backend: n, Node: n, Energy: n, Version: Version, Logger: n.log})
+		n.api = openai.NewServer(openai.Config{Backend: n, Node: n, Energy: n, Chat: n, Intentions: n.intents, Version: Version, Logger: n.log})
 		n.apiDone = make(chan error, 1)
 		go func() { n.apiDone <- n.api.Serve(n.apiLn) }()
 		n.log.Info("OpenAI-compatible API listening", "url", "http://"+n.apiLn.Addr().String()+"/v1")
@@ -205,6 +247,7 @@ func (n *Node) Shutdown(ctx context.Context) error {
 		n.apiLn.Close()
 	}
 	if n.engine == nil {
+		n.stopIntentions()
 		return errors.Join(append(errs, n.closeState())...)
 	}
 	done := make(chan error, 1)
@@ -215,11 +258,55 @@ func (n *Node) Shutdown(ctx context.Context) error {
 	case <-ctx.Done():
 		errs = append(errs, ctx.Err(), errors.New("engine did not stop in time"))
 	}
+	n.stopIntentions()
 	// Last: requests still draining above record their energy in the database.
 	if err := n.closeState(); err != nil {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
+}
+
+func (n *Node) apiLnClose() {
+	if n.apiLn != nil {
+		n.apiLn.Close()
+	}
+}
+
+// startIntentions opens the intentions store and starts its scheduler, which fires
+// time intentions (also those that came due while the node was down).
+func (n *Node) startIntentions() error {
+	opts := n.cfg.Intentions
+	if opts.Now == nil {
+		opts.Now = n.cfg.Now
+	}
+	if opts.Logger == nil {
+		opts.Logger = n.log
+	}
+	if opts.Embedder == nil {
+		opts.Embedder = n.chooseEmbedder()
+	}
+	st, err := intentions.Open(n.db, opts)
+	if err != nil {
+		return fmt.Errorf("intentions: %w", err)
+	}
+	n.log.Info("intentions", "embedder", opts.Embedder.Name())
+	ctx, cancel := context.WithCancel(context.Background())
+	n.intents, n.stopIntents, n.intentsDone = st, cancel, make(chan struct{})
+	go func() {
+		defer close(n.intentsDone)
+		if err := st.Run(ctx); err != nil && ctx.Err() == nil {
+			n.log.Error("intentions scheduler stopped", "err", err)
+		}
+	}()
+	return nil
+}
+
+func (n *Node) stopIntentions() {
+	if n.stopIntents != nil {
+		n.stopIntents()
+		<-n.intentsDone
+		n.stopIntents = nil
+	}
 }
 
 // openState opens the node's database and what lives in it.

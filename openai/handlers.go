@@ -41,10 +41,28 @@ func (s *Server) handleChat(w http.ResponseWriter, r *http.Request) {
 		writeError(w, invalidRequest("'n' is %d but this node runs at most %d generations at once (slots + queue)", p.n, st.TotalSlots+st.QueueSize))
 		return
 	}
+	if s.cfg.Chat != nil {
+		turn, err := s.cfg.Chat.BeginChat(r.Context(), chatInfo(r, req, p))
+		if err != nil {
+			writeError(w, fromEngine(err))
+			return
+		}
+		ok := false
+		if turn.End != nil {
+			defer func() { turn.End(ok) }()
+		}
+		p.req.Messages = withSystem(p.req.Messages, turn.System)
+		ok = s.completeChat(w, r, p, start)
+		return
+	}
+	s.completeChat(w, r, p, start)
+}
+
+// completeChat generates the response and reports whether it was delivered whole.
+func (s *Server) completeChat(w http.ResponseWriter, r *http.Request, p chatParams, start time.Time) bool {
 	id, created := newID(), time.Now().Unix()
 	if p.stream {
-		s.streamChat(w, r, p, id, created, start)
-		return
+		return s.streamChat(w, r, p, id, created, start)
 	}
 	// One failed choice fails the request: cancel its siblings rather than finish them.
 	ctx, cancel := context.WithCancel(r.Context())
@@ -67,7 +85,7 @@ func (s *Server) handleChat(w http.ResponseWriter, r *http.Request) {
 		if r.Context().Err() == nil { // else the client is gone
 			writeError(w, fromEngine(err))
 		}
-		return
+		return false
 	}
 	resp := ChatCompletion{ID: id, Object: "chat.completion", Created: created, Model: p.req.Model,
 		SystemFingerprint: fingerprint(s.cfg.Version), Choices: make([]Choice, p.n)}
@@ -78,6 +96,7 @@ func (s *Server) handleChat(w http.ResponseWriter, r *http.Request) {
 	}
 	resp.Usage.TotalTokens = resp.Usage.PromptTokens + resp.Usage.CompletionTokens
 	writeJSON(w, http.StatusOK, resp)
+	return true
 }
 
 // generate runs one choice on the backend and records its metrics. onText, if set,
@@ -133,7 +152,7 @@ type streamEvent struct {
 // streamChat streams a completion as server-sent events. The response starts with the
 // first token (or the first error), so failures that happen before any output, such
 // as a full queue, still get their proper status code.
-func (s *Server) streamChat(w http.ResponseWriter, r *http.Request, p chatParams, id string, created int64, start time.Time) {
+func (s *Server) streamChat(w http.ResponseWriter, r *http.Request, p chatParams, id string, created int64, start time.Time) bool {
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
 	sse := newSSE(w)
@@ -207,26 +226,26 @@ func (s *Server) streamChat(w http.ResponseWriter, r *http.Request, p chatParams
 	}
 	if firstErr != nil {
 		if r.Context().Err() != nil {
-			return // client went away: nothing to tell it
+			return false // client went away: nothing to tell it
 		}
 		apiErr := fromEngine(firstErr)
 		if !sse.started {
 			writeError(w, apiErr)
-			return
+			return false
 		}
 		sse.event(ErrorResponse{Error: ErrorBody{Message: apiErr.Message, Type: apiErr.Type, Code: apiErr.Code}})
-		return
+		return false
 	}
 	var usage Usage
 	for i, res := range results {
 		if !roleSent[i] {
 			roleSent[i] = true
 			if sse.event(chunk(i, Delta{Role: "assistant"}, nil)) != nil {
-				return
+				return false
 			}
 		}
 		if sse.event(chunk(i, Delta{}, finishPtr(res.FinishReason))) != nil {
-			return
+			return false
 		}
 		usage.PromptTokens = res.PromptTokens
 		usage.CompletionTokens += res.CompletionTokens
@@ -237,10 +256,10 @@ func (s *Server) streamChat(w http.ResponseWriter, r *http.Request, p chatParams
 		c.Choices = []ChunkChoice{}
 		c.Usage = &usage
 		if sse.event(c) != nil {
-			return
+			return false
 		}
 	}
-	sse.done()
+	return sse.done() == nil
 }
 
 func (s *Server) handleModels(w http.ResponseWriter, r *http.Request) {
@@ -277,6 +296,11 @@ func (s *Server) status() Status {
 		if s.cfg.Node != nil {
 			out.LlamaCLIPath = s.cfg.Node.KernelPath()
 		}
+	}
+	if src, ok := s.cfg.Node.(StatusSource); ok {
+		cs := src.ConsentStatus()
+		out.Consent = &cs
+		out.Threads, out.DutyCycle = src.KernelSettings()
 	}
 	return out
 }

@@ -35,6 +35,12 @@ type NodeInfo interface {
 	KernelPath() string // executable containing the native kernel; "" when unavailable
 }
 
+// StatusSource adds the node's consent and kernel settings to /v1/status.
+type StatusSource interface {
+	ConsentStatus() ConsentStatus
+	KernelSettings() (threads int, dutyCycle float64)
+}
+
 // EnergySource reports /v1/energy.
 type EnergySource interface {
 	Energy() Energy
@@ -45,6 +51,8 @@ type Config struct {
 	Backend      Backend
 	Node         NodeInfo
 	Energy       EnergySource
+	Chat         ChatHook   // optional: admission and intentions around each chat request
+	Intentions   Intentions // optional: the /v1/intentions API
 	Version      string
 	MaxBodyBytes int64 // default 4 MiB
 	Logger       *slog.Logger
@@ -103,6 +111,9 @@ func (s *Server) routes() http.Handler {
 		{"/v1/energy", map[string]http.HandlerFunc{"GET": s.handleEnergy}},
 		{"/health", map[string]http.HandlerFunc{"GET": s.handleHealth}},
 		{"/v1/health", map[string]http.HandlerFunc{"GET": s.handleHealth}},
+		{"/v1/intentions", map[string]http.HandlerFunc{"GET": s.handleIntentionList, "POST": s.handleIntentionCreate}},
+		{"/v1/intentions/{id}", map[string]http.HandlerFunc{"GET": s.handleIntentionGet, "PATCH": s.handleIntentionPatch, "DELETE": s.handleIntentionDelete}},
+		{"/v1/intentions/{id}/fire", map[string]http.HandlerFunc{"POST": s.handleIntentionFire}},
 		{"/metrics", map[string]http.HandlerFunc{"GET": promhttp.HandlerFor(s.cfg.Registry, promhttp.HandlerOpts{}).ServeHTTP}},
 	}
 	mux := http.NewServeMux()
@@ -145,7 +156,9 @@ func (s *Server) cors(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
 		h.Set("Access-Control-Allow-Origin", "*")
-		h.Set("Access-Control-Allow-Methods", "GET, POST, OPTIONS")
+		// The reference lists GET, POST, OPTIONS; the intentions API it also defines
+		// needs PATCH and DELETE, so browsers may call them too.
+		h.Set("Access-Control-Allow-Methods", "GET, POST, PATCH, DELETE, OPTIONS")
 		h.Set("Access-Control-Allow-Headers", "Content-Type, Authorization")
 		if r.Method == http.MethodOptions {
 			h.Set("Access-Control-Max-Age", "86400")

@@ -9,25 +9,31 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+
+	"github.com/aria-node/aria/consent"
 )
 
 // ChatCompletionRequest is the body of POST /v1/chat/completions. Unknown fields are
 // ignored, as OpenAI does. Pointers distinguish "absent" from zero.
 type ChatCompletionRequest struct {
-	Model               string         `json:"model"`
-	Messages            []ChatMessage  `json:"messages"`
-	MaxTokens           *int           `json:"max_tokens"`
-	MaxCompletionTokens *int           `json:"max_completion_tokens"`
-	Temperature         *float64       `json:"temperature"`
-	TopP                *float64       `json:"top_p"`
-	N                   *int           `json:"n"`
-	Stop                StopSequences  `json:"stop"`
-	Stream              bool           `json:"stream"`
-	StreamOptions       *StreamOptions `json:"stream_options"`
-	Seed                *int64         `json:"seed"`
-	PresencePenalty     *float64       `json:"presence_penalty"`
-	FrequencyPenalty    *float64       `json:"frequency_penalty"`
-	User                string         `json:"user"`
+	Model               string            `json:"model"`
+	Messages            []ChatMessage     `json:"messages"`
+	MaxTokens           *int              `json:"max_tokens"`
+	MaxCompletionTokens *int              `json:"max_completion_tokens"`
+	Temperature         *float64          `json:"temperature"`
+	TopP                *float64          `json:"top_p"`
+	N                   *int              `json:"n"`
+	Stop                StopSequences     `json:"stop"`
+	Stream              bool              `json:"stream"`
+	StreamOptions       *StreamOptions    `json:"stream_options"`
+	Seed                *int64            `json:"seed"`
+	PresencePenalty     *float64          `json:"presence_penalty"`
+	FrequencyPenalty    *float64          `json:"frequency_penalty"`
+	User                string            `json:"user"`
+	Metadata            map[string]string `json:"metadata"`
+	// TaskType declares the request's task type for the node's consent contract
+	// (text_gen, code_gen, summarization, translation); aria's extension.
+	TaskType string `json:"task_type"`
 	// Extensions llama-server and Ollama users expect.
 	TopK          *int     `json:"top_k"`
 	MinP          *float64 `json:"min_p"`
@@ -222,6 +228,19 @@ type Status struct {
 	TotalSlots  int `json:"total_slots"`
 	Queued      int `json:"queued"`
 	QueueSize   int `json:"queue_size"`
+	// Consent is the owner's contract and whether the node takes remote work now.
+	Consent *ConsentStatus `json:"consent,omitempty"`
+	// Threads and DutyCycle are how the kernel runs under the contract's cpu_percent.
+	Threads   int     `json:"threads,omitempty"`
+	DutyCycle float64 `json:"duty_cycle,omitempty"`
+}
+
+// ConsentStatus is the consent part of GET /v1/status.
+type ConsentStatus struct {
+	Contract     consent.Contract `json:"contract"`
+	Accepting    bool             `json:"accepting"`
+	Reason       *consent.Reason  `json:"reason,omitempty"` // why not, when not accepting
+	RunningTasks int              `json:"running_tasks"`    // remote tasks running now
 }
 
 // Health is GET /health and /v1/health.

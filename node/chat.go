@@ -1,0 +1,149 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/aria-node/aria/consent"
+	"github.com/aria-node/aria/intentions"
+	"github.com/aria-node/aria/openai"
+)
+
+var (
+	_ openai.ChatHook     = (*Node)(nil)
+	_ openai.StatusSource = (*Node)(nil)
+)
+
+// BeginChat runs before each chat completion: remote work is admitted under the
+// consent contract (the owner's own requests are not), then the intentions that fire
+// for this request are brought into its system message. The returned End releases
+// the admission and, when the response completed, marks the intentions delivered.
+func (n *Node) BeginChat(ctx context.Context, info openai.ChatInfo) (openai.ChatTurn, error) {
+	task, err := n.taskType(info)
+	if err != nil {
+		return openai.ChatTurn{}, err
+	}
+	release := func() {}
+	if info.Remote {
+		rel, err := n.admission.Admit(task)
+		if err != nil {
+			return openai.ChatTurn{}, refusalError(err, n.now())
+		}
+		release = rel
+		n.recordChanged()
+	}
+	var inj intentions.Injection
+	if n.intents != nil {
+		inj, err = n.intents.Prepare(ctx, intentions.ChatContext{
+			Session: info.Session, Messages: info.UserMessages, Context: info.Metadata, State: n.conditionState(),
+		})
+		if err != nil {
+			// Reminders are an aid: a failing store must not fail the user's request.
+			n.log.Warn("intentions not checked for this request", "err", err)
+			inj = intentions.Injection{}
+		}
+		for _, it := range inj.Items {
+			n.log.Debug("intention brought up", "id", it.Intention.ID, "reason", it.Reason, "score", it.Score)
+		}
+	}
+	return openai.ChatTurn{
+		System: inj.SystemMessage,
+		End: func(ok bool) {
+			if info.Remote {
+				release()
+				n.recordChanged()
+			}
+			if ok && len(inj.Items) > 0 {
+				// The request's context may be over; the bookkeeping must still land.
+				dctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				defer cancel()
+				if err := n.intents.Delivered(dctx, inj); err != nil {
+					n.log.Warn("intentions delivered but not marked", "err", err)
+				}
+			}
+		},
+	}, nil
+}
+
+// taskType is the request's declared task type, else its classification.
+func (n *Node) taskType(info openai.ChatInfo) (consent.TaskType, error) {
+	if info.TaskType != "" {
+		t, err := consent.ParseTaskType(info.TaskType)
+		if err != nil {
+			return "", &openai.APIError{Status: 400, Type: openai.TypeInvalidRequest, Code: "invalid_request",
+				Message: fmt.Sprintf("Invalid request: 'task_type' %v", err)}
+		}
+		return t, nil
+	}
+	last := ""
+	if k := len(info.UserMessages); k > 0 {
+		last = info.UserMessages[k-1]
+	}
+	return consent.Classify(last), nil
+}
+
+// refusalError turns a consent refusal into the API's 503 with its reason code.
+func refusalError(err error, now time.Time) error {
+	var r *consent.Refusal
+	if !errors.As(err, &r) {
+		return err
+	}
+	retry := 1
+	if !r.OpensAt.IsZero() {
+		retry = int(math.Ceil(r.OpensAt.Sub(now).Seconds()))
+		retry = min(max(retry, 1), 86400)
+	}
+	if r.Code == consent.CodeTaskTypeNotAllowed {
+		retry = 0 // waiting will not help
+	}
+	return openai.Refusal(r.Code, r.Message, retry)
+}
+
+// conditionState is the node state condition intentions are evaluated against.
+func (n *Node) conditionState() map[string]float64 {
+	st := n.engine.Stats()
+	now := n.now().UTC()
+	s := map[string]float64{
+		"models.count":        float64(len(n.engine.Models())),
+		"slots.active":        float64(st.ActiveSlots),
+		"slots.total":         float64(st.TotalSlots),
+		"queue.length":        float64(st.Queued),
+		"peers.count":         0, // the peer network is not wired in yet
+		"node.uptime_seconds": n.Uptime().Seconds(),
+		"time.hour":           float64(now.Hour()),
+		"time.minute":         float64(now.Minute()),
+		"time.weekday":        float64(now.Weekday()),
+		"consent.running":     float64(n.admission.Running()),
+	}
+	if rep, err := n.energy.Report(); err == nil {
+		s["energy.total_inferences"] = float64(rep.Inferences)
+		s["energy.total_tokens"] = float64(rep.Tokens)
+		s["energy.total_energy_mj"] = rep.EnergyMJ
+		if rep.Lifetime != nil {
+			t := rep.Lifetime.Totals()
+			s["energy.lifetime_inferences"] = float64(t.Inferences)
+			s["energy.lifetime_tokens"] = float64(t.Tokens)
+		}
+	}
+	return s
+}
+
+// ConsentStatus is the contract and whether the node accepts remote work now.
+func (n *Node) ConsentStatus() openai.ConsentStatus {
+	ok, why := n.admission.Accepting()
+	cs := openai.ConsentStatus{Contract: n.admission.Contract(), Accepting: ok, RunningTasks: n.admission.Running()}
+	if !ok {
+		cs.Reason = &why
+	}
+	return cs
+}
+
+// KernelSettings are the engine's threads and duty cycle under the contract.
+func (n *Node) KernelSettings() (int, float64) {
+	return n.engine.Threads(), n.engine.DutyCycle()
+}
+
+func (n *Node) now() time.Time { return n.cfg.Now() }

@@ -1,0 +1,273 @@
+package openai
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/aria-node/aria/intentions"
+)
+
+// Intentions is the store behind /v1/intentions (the node's intentions.Store).
+type Intentions interface {
+	Create(ctx context.Context, req intentions.CreateRequest) (intentions.Intention, error)
+	Get(ctx context.Context, id string) (intentions.Intention, error)
+	List(ctx context.Context, opts intentions.ListOptions) ([]intentions.Intention, error)
+	Update(ctx context.Context, id string, p intentions.Patch) (intentions.Intention, error)
+	Cancel(ctx context.Context, id string) (intentions.Intention, error)
+	Fire(ctx context.Context, id string) (intentions.Intention, error)
+}
+
+// IntentionCreated is the 201 body of POST /v1/intentions.
+type IntentionCreated struct {
+	ID                       string `json:"id"`
+	Status                   string `json:"status"`
+	CreatedAt                string `json:"created_at"`
+	TriggerEmbeddingComputed bool   `json:"trigger_embedding_computed"`
+}
+
+// intentionCreateBody is POST /v1/intentions. Pointers tell absent from zero.
+type intentionCreateBody struct {
+	Content          *string  `json:"content"`
+	TriggerType      *string  `json:"trigger_type"`
+	TriggerCondition *string  `json:"trigger_condition"`
+	Priority         *float64 `json:"priority"`
+	MaxFires         *int     `json:"max_fires"`
+	ExpiresAt        *string  `json:"expires_at"`
+	RelatedTopics    []string `json:"related_topics"`
+}
+
+// patchable are the fields PATCH /v1/intentions/{id} may change.
+var patchable = map[string]bool{"priority": true, "trigger_condition": true, "expires_at": true, "status": true}
+
+func (s *Server) intentionsOr503(w http.ResponseWriter) bool {
+	if s.cfg.Intentions == nil {
+		writeError(w, Refusal("intentions_unavailable", "intentions are not enabled on this node", 0))
+		return false
+	}
+	return true
+}
+
+// decodeObject decodes a JSON object body strictly: one value, an object.
+func decodeBody(body []byte, v any) *APIError {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if err := dec.Decode(v); err != nil {
+		return jsonError(err, body)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return invalidRequest("the body must be a single JSON object")
+	}
+	return nil
+}
+
+// parseTime accepts RFC 3339 (ISO 8601 with a zone), as the API's datetimes are.
+func parseTime(field, v string) (time.Time, *APIError) {
+	t, err := time.Parse(time.RFC3339Nano, v)
+	if err != nil {
+		return time.Time{}, invalidRequest("'%s' must be an ISO 8601 datetime with a zone, such as 2026-03-01T00:00:00Z; got %q", field, v)
+	}
+	return t, nil
+}
+
+func (s *Server) handleIntentionCreate(w http.ResponseWriter, r *http.Request) {
+	if !s.intentionsOr503(w) {
+		return
+	}
+	body, apiErr := s.readBody(w, r)
+	if apiErr != nil {
+		writeError(w, apiErr)
+		return
+	}
+	var b intentionCreateBody
+	if apiErr := decodeBody(body, &b); apiErr != nil {
+		writeError(w, apiErr)
+		return
+	}
+	switch {
+	case b.Content == nil:
+		writeError(w, invalidRequest("'content' field is required"))
+		return
+	case b.TriggerType == nil:
+		writeError(w, invalidRequest("'trigger_type' field is required (time, semantic, condition or session_start)"))
+		return
+	case b.TriggerCondition == nil:
+		writeError(w, invalidRequest("'trigger_condition' field is required"))
+		return
+	}
+	req := intentions.CreateRequest{
+		Content: *b.Content, TriggerType: intentions.TriggerType(*b.TriggerType), TriggerCondition: *b.TriggerCondition,
+		Priority: b.Priority, MaxFires: b.MaxFires, RelatedTopics: b.RelatedTopics,
+	}
+	if b.ExpiresAt != nil {
+		t, apiErr := parseTime("expires_at", *b.ExpiresAt)
+		if apiErr != nil {
+			writeError(w, apiErr)
+			return
+		}
+		req.ExpiresAt = &t
+	}
+	in, err := s.cfg.Intentions.Create(r.Context(), req)
+	if err != nil {
+		writeError(w, fromIntentions(err))
+		return
+	}
+	w.Header().Set("Location", "/v1/intentions/"+in.ID)
+	writeJSON(w, http.StatusCreated, IntentionCreated{ID: in.ID, Status: string(in.Status),
+		CreatedAt: in.CreatedAt.UTC().Format(time.RFC3339), TriggerEmbeddingComputed: in.TriggerEmbeddingComputed})
+}
+
+func (s *Server) handleIntentionList(w http.ResponseWriter, r *http.Request) {
+	if !s.intentionsOr503(w) {
+		return
+	}
+	q := r.URL.Query()
+	opts := intentions.ListOptions{Status: intentions.Status(q.Get("status")), TriggerType: intentions.TriggerType(q.Get("trigger_type")), Sort: q.Get("sort")}
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 1000 {
+			writeError(w, invalidRequest("'limit' must be an integer from 1 to 1000, got %q", v))
+			return
+		}
+		opts.Limit = n
+	}
+	list, err := s.cfg.Intentions.List(r.Context(), opts)
+	if err != nil {
+		writeError(w, fromIntentions(err))
+		return
+	}
+	if list == nil {
+		list = []intentions.Intention{}
+	}
+	writeJSON(w, http.StatusOK, list)
+}
+
+func (s *Server) handleIntentionGet(w http.ResponseWriter, r *http.Request) {
+	if !s.intentionsOr503(w) {
+		return
+	}
+	s.intentionResult(w)(s.cfg.Intentions.Get(r.Context(), r.PathValue("id")))
+}
+
+func (s *Server) handleIntentionPatch(w http.ResponseWriter, r *http.Request) {
+	if !s.intentionsOr503(w) {
+		return
+	}
+	body, apiErr := s.readBody(w, r)
+	if apiErr != nil {
+		writeError(w, apiErr)
+		return
+	}
+	var raw map[string]json.RawMessage
+	if apiErr := decodeBody(body, &raw); apiErr != nil {
+		writeError(w, apiErr)
+		return
+	}
+	if raw == nil {
+		writeError(w, invalidRequest("the body must be a JSON object"))
+		return
+	}
+	for k := range raw {
+		if !patchable[k] {
+			writeError(w, invalidRequest("'%s' cannot be changed; PATCH accepts priority, trigger_condition, expires_at and status", k))
+			return
+		}
+	}
+	if len(raw) == 0 {
+		writeError(w, invalidRequest("nothing to change; PATCH accepts priority, trigger_condition, expires_at and status"))
+		return
+	}
+	var p intentions.Patch
+	field := func(name string, v any) *APIError {
+		if err := json.Unmarshal(raw[name], v); err != nil {
+			return invalidRequest("'%s' has the wrong type: %v", name, err)
+		}
+		return nil
+	}
+	if _, ok := raw["priority"]; ok {
+		var v float64
+		if e := field("priority", &v); e != nil {
+			writeError(w, e)
+			return
+		}
+		p.Priority = &v
+	}
+	if _, ok := raw["trigger_condition"]; ok {
+		var v string
+		if e := field("trigger_condition", &v); e != nil {
+			writeError(w, e)
+			return
+		}
+		p.TriggerCondition = &v
+	}
+	if _, ok := raw["status"]; ok {
+		var v string
+		if e := field("status", &v); e != nil {
+			writeError(w, e)
+			return
+		}
+		st := intentions.Status(v)
+		p.Status = &st
+	}
+	if v, ok := raw["expires_at"]; ok {
+		if string(bytes.TrimSpace(v)) == "null" {
+			p.ClearExpiresAt = true
+		} else {
+			var str string
+			if e := field("expires_at", &str); e != nil {
+				writeError(w, e)
+				return
+			}
+			t, apiErr := parseTime("expires_at", str)
+			if apiErr != nil {
+				writeError(w, apiErr)
+				return
+			}
+			p.ExpiresAt = &t
+		}
+	}
+	s.intentionResult(w)(s.cfg.Intentions.Update(r.Context(), r.PathValue("id"), p))
+}
+
+func (s *Server) handleIntentionDelete(w http.ResponseWriter, r *http.Request) {
+	if !s.intentionsOr503(w) {
+		return
+	}
+	s.intentionResult(w)(s.cfg.Intentions.Cancel(r.Context(), r.PathValue("id")))
+}
+
+func (s *Server) handleIntentionFire(w http.ResponseWriter, r *http.Request) {
+	if !s.intentionsOr503(w) {
+		return
+	}
+	s.intentionResult(w)(s.cfg.Intentions.Fire(r.Context(), r.PathValue("id")))
+}
+
+func (s *Server) intentionResult(w http.ResponseWriter) func(intentions.Intention, error) {
+	return func(in intentions.Intention, err error) {
+		if err != nil {
+			writeError(w, fromIntentions(err))
+			return
+		}
+		writeJSON(w, http.StatusOK, in)
+	}
+}
+
+// fromIntentions maps the store's errors to the API's.
+func fromIntentions(err error) *APIError {
+	var ve *intentions.ValidationError
+	switch {
+	case errors.As(err, &ve):
+		return invalidRequest("%s", ve.Message)
+	case errors.Is(err, intentions.ErrNotFound):
+		return &APIError{Status: http.StatusNotFound, Type: TypeNotFound, Code: "intention_not_found", Message: err.Error()}
+	case errors.Is(err, intentions.ErrInvalidTransition):
+		return &APIError{Status: http.StatusConflict, Type: TypeInvalidRequest, Code: "invalid_status_transition", Message: "Invalid request: " + err.Error()}
+	}
+	return &APIError{Status: http.StatusInternalServerError, Type: TypeServer, Code: "internal_error", Message: fmt.Sprintf("intentions: %v", err)}
+}
