@@ -200,7 +200,7 @@ func (s *Store) Get(ctx context.Context, id string) (Intention, error) {
 func getRecord(tx *bbolt.Tx, id string) (*record, error) {
 	v := tx.Bucket(bucketIntentions).Get([]byte(id))
 	if v == nil {
-		return nil, fmt.Errorf("intention %q: %w", id, ErrNotFound)
+		return nil, fmt.Errorf("%w: %s", ErrNotFound, id)
 	}
 	rec, err := decodeRecord(v)
 	if err != nil {
@@ -280,6 +280,17 @@ func listOrder(sort string) func(a, b Intention) int {
 		}
 		return byCreated(a, b)
 	}
+}
+
+// opError returns the errors callers act on (not found, validation, transition) as they
+// are, since their text is written for the API's client, and wraps any other with op.
+func opError(op string, err error) error {
+	var ve *ValidationError
+	var te *TransitionError
+	if errors.Is(err, ErrNotFound) || errors.As(err, &ve) || errors.As(err, &te) {
+		return err
+	}
+	return fmt.Errorf("%s: %w", op, err)
 }
 
 // modify runs fn on one record inside an Update transaction, after settling its expiry
@@ -373,7 +384,7 @@ func (s *Store) Update(ctx context.Context, id string, p Patch) (Intention, erro
 		return changed, nil
 	})
 	if err != nil {
-		return Intention{}, fmt.Errorf("update intention: %w", err)
+		return Intention{}, opError("update intention", err)
 	}
 	return out, nil
 }
@@ -387,7 +398,7 @@ func (s *Store) Cancel(ctx context.Context, id string) (Intention, error) {
 		return true, transition(rec, StatusCancelled, now)
 	})
 	if err != nil {
-		return Intention{}, fmt.Errorf("cancel intention: %w", err)
+		return Intention{}, opError("cancel intention", err)
 	}
 	return out, nil
 }
@@ -401,7 +412,7 @@ func (s *Store) Fire(ctx context.Context, id string) (Intention, error) {
 		return true, transition(rec, StatusTriggered, now)
 	})
 	if err != nil {
-		return Intention{}, fmt.Errorf("fire intention: %w", err)
+		return Intention{}, opError("fire intention", err)
 	}
 	s.log.Info("intention fired", "id", id, "reason", reasonManual)
 	return out, nil

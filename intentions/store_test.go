@@ -137,7 +137,7 @@ func TestCreateDefaultsAndGet(t *testing.T) {
 	if string(must(json.Marshal(got))) != string(must(json.Marshal(want))) {
 		t.Errorf("get\n got %s\nwant %s", must(json.Marshal(got)), must(json.Marshal(want)))
 	}
-	if _, err := e.s.Get(context.Background(), "int_000000000000"); !errors.Is(err, ErrNotFound) {
+	if _, err := e.s.Get(context.Background(), "int_000000000000"); !errors.Is(err, ErrNotFound) || err.Error() != "intention not found: int_000000000000" {
 		t.Errorf("get unknown id: %v, want ErrNotFound", err)
 	}
 }
@@ -474,7 +474,7 @@ func TestStatusTransitions(t *testing.T) {
 			got, err := e.s.Update(ctx, in.ID, Patch{Status: ptr(tt.to)})
 			if !tt.ok {
 				want := "status: cannot change from " + string(tt.from) + " to " + string(tt.to)
-				if !errors.Is(err, ErrInvalidTransition) || !strings.Contains(err.Error(), want) {
+				if !errors.Is(err, ErrInvalidTransition) || err.Error() != want {
 					t.Fatalf("err %v, want ErrInvalidTransition saying %q", err, want)
 				}
 				if after := e.get(in.ID); after.Status != tt.from || after.FireCount != before.FireCount {
@@ -543,7 +543,7 @@ func TestCancelAndFire(t *testing.T) {
 	if _, err := e.s.Fire(ctx, in.ID); !errors.Is(err, ErrInvalidTransition) {
 		t.Errorf("fire cancelled: %v", err)
 	}
-	if _, err := e.s.Fire(ctx, "int_ffffffffffff"); !errors.Is(err, ErrNotFound) {
+	if _, err := e.s.Fire(ctx, "int_ffffffffffff"); !errors.Is(err, ErrNotFound) || err.Error() != "intention not found: int_ffffffffffff" {
 		t.Errorf("fire unknown: %v", err)
 	}
 	if _, err := e.s.Cancel(ctx, "int_ffffffffffff"); !errors.Is(err, ErrNotFound) {
