@@ -95,8 +95,10 @@ async function spawnNode(bin, args, threads, givenDataDir) {
   const peerPort = await freePort();
   const dataDir = givenDataDir ?? await mkdtemp(path.join(os.tmpdir(), 'aria-e2e-'));
   const ownsDataDir = !givenDataDir;
+  // The suite is the owner using its own node: full CPU unless a test sets --cpu.
+  const cpu = args.includes('--cpu') ? [] : ['--cpu', '100'];
   const argv = ['node', 'start', '--data-dir', dataDir, '--api-port', String(port), '--port', String(peerPort),
-    '--host', HOST, '--threads', String(threads), ...args];
+    '--host', HOST, '--threads', String(threads), ...cpu, ...args];
   const env = { ...process.env };
   // Flags win over these anyway; drop them so a developer's shell cannot leak in.
   delete env.ARIA_API_PORT;

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aria-node/aria/consent"
 	"github.com/aria-node/aria/energy"
 	"github.com/aria-node/aria/inference"
 )
@@ -21,6 +22,7 @@ func startTestNode(t *testing.T, dir string, mod func(*Config)) *Node {
 		Engine:      inference.Options{Threads: 1, Slots: 2},
 		EnergyMeter: energy.MeterOptions{Method: energy.MethodCPUTime},
 		Logger:      slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Consent:     &fullCPU,
 	}
 	if mod != nil {
 		mod(&cfg)
@@ -34,6 +36,9 @@ func startTestNode(t *testing.T, dir string, mod func(*Config)) *Node {
 	t.Cleanup(func() { stopTestNode(t, n) })
 	return n
 }
+
+// fullCPU is the default contract with the whole CPU: tests run as the owner.
+var fullCPU = func() consent.Contract { c := consent.Default(); c.CPUPercent = 100; return c }()
 
 func stopTestNode(t *testing.T, n *Node) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)

@@ -18,7 +18,7 @@ func nodeCommand() *cli.Command {
 		Subcommands: []*cli.Command{{
 			Name:  "start",
 			Usage: "load models and serve until SIGINT/SIGTERM",
-			Flags: append(append(engineFlags(), energyFlags()...),
+			Flags: append(append(append(engineFlags(), energyFlags()...), consentFlags()...),
 				dataDirFlag(),
 				&cli.StringSliceFlag{Name: "model", Usage: "GGUF path, model name in the data dir, or synthetic shape (tiny, 700m, 2b); repeatable (default: tiny)"},
 				&cli.StringFlag{Name: "host", Value: "127.0.0.1", Usage: "address the HTTP API binds to"},
@@ -40,9 +40,14 @@ func nodeCommand() *cli.Command {
 				if err != nil {
 					return err
 				}
+				contract, err := consentContract(c)
+				if err != nil {
+					return err
+				}
 				n := node.New(node.Config{
 					EnergyMeter:      meter,
 					EnergyReferences: &refs,
+					Consent:          &contract,
 					DataDir:          c.String("data-dir"),
 					Models:           c.StringSlice("model"),
 					Engine:           engineOptions(c),
