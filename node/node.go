@@ -199,7 +199,7 @@ func (n *Node) Start(ctx context.Context) error {
 	n.running = true
 	n.mu.Unlock()
 	if n.apiLn != nil {
-		n.api = openai.NewServer(openai.Config{Backend: n, Node: n, Energy: n, Chat: n, Intentions: n.intents, Version: Version, Logger: n.log})
+		n.api = openai.NewServer(n.apiConfig())
 		n.apiDone = make(chan error, 1)
 		go func() { n.apiDone <- n.api.Serve(n.apiLn) }()
 		n.log.Info("OpenAI-compatible API listening", "url", "http://"+n.apiLn.Addr().String()+"/v1")
@@ -264,6 +264,11 @@ func (n *Node) Shutdown(ctx context.Context) error {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
+}
+
+// apiConfig is how the node serves the OpenAI-compatible API.
+func (n *Node) apiConfig() openai.Config {
+	return openai.Config{Backend: n, Node: n, Energy: n, Chat: n, Intentions: n.intents, Version: Version, Logger: n.log}
 }
 
 func (n *Node) apiLnClose() {
