@@ -2,13 +2,18 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
+	"os"
+	"strings"
+	"text/tabwriter"
 	"time"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/aria-node/aria/inference"
 	"github.com/aria-node/aria/node"
+	"github.com/aria-node/aria/openai"
 )
 
 func nodeCommand() *cli.Command {
@@ -65,8 +70,65 @@ func nodeCommand() *cli.Command {
 				defer cancel()
 				return n.Shutdown(ctx)
 			},
+		}, {
+			Name:  "status",
+			Usage: "show the running node: models, slots, consent contract (accepting work now, and why not), kernel, energy",
+			Flags: apiClientFlags(),
+			Action: func(c *cli.Context) error {
+				ctx, cancel := context.WithTimeout(c.Context, c.Duration("timeout"))
+				defer cancel()
+				var st openai.Status
+				var e openai.Energy
+				if _, err := getJSON(ctx, apiBase(c)+"/v1/status", &st); err != nil {
+					return cli.Exit(fmt.Sprintf("node API at %s is unreachable: %v", apiBase(c), err), 1)
+				}
+				if _, err := getJSON(ctx, apiBase(c)+"/v1/energy", &e); err != nil {
+					return cli.Exit(fmt.Sprintf("node API at %s: /v1/energy: %v", apiBase(c), err), 1)
+				}
+				if c.Bool("json") {
+					return printJSON(map[string]any{"status": st, "energy": e})
+				}
+				printNodeStatus(st)
+				printEnergy(e)
+				return nil
+			},
 		}},
 	}
+}
+
+func printNodeStatus(st openai.Status) {
+	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "version\t%s\n", st.Version)
+	fmt.Fprintf(tw, "backend\t%s, %d models\n", st.Backend, st.ModelsCount)
+	fmt.Fprintf(tw, "slots\t%d/%d active, %d/%d queued\n", st.ActiveSlots, st.TotalSlots, st.Queued, st.QueueSize)
+	fmt.Fprintf(tw, "kernel\t%d threads, duty cycle %.2f\n", st.Threads, st.DutyCycle)
+	if cs := st.Consent; cs != nil {
+		if cs.Accepting {
+			fmt.Fprintf(tw, "remote work\taccepting (%d of %d tasks running)\n", cs.RunningTasks, cs.Contract.MaxConcurrentTasks)
+		} else if cs.Reason != nil {
+			fmt.Fprintf(tw, "remote work\tNOT accepting: %s [%s]\n", cs.Reason.Message, cs.Reason.Code)
+		}
+		ct := cs.Contract
+		schedule := ct.Schedule
+		if schedule == "" {
+			schedule = "always"
+		}
+		days := strings.Join(ct.Days, ",")
+		if days == "" {
+			days = "every day"
+		}
+		fmt.Fprintf(tw, "contract\tcpu %d%%, schedule %s (%s), days %s, task types %s, max concurrent %d\n",
+			ct.CPUPercent, schedule, ct.Timezone, days, strings.Join(ct.TaskTypes, ","), ct.MaxConcurrentTasks)
+		limit := func(v float64, unit string) string {
+			if v == 0 {
+				return "no limit"
+			}
+			return fmt.Sprintf("%g %s", v, unit)
+		}
+		fmt.Fprintf(tw, "\tmax RAM %s, bandwidth %s, logging of remote work %v\n",
+			limit(float64(ct.MaxRAMMB), "MiB"), limit(ct.MaxBandwidthMbps, "Mbit/s"), ct.AllowLogging)
+	}
+	tw.Flush()
 }
 
 func engineFlags() []cli.Flag {
