@@ -43,6 +43,14 @@ type intentionCreateBody struct {
 	RelatedTopics    []string `json:"related_topics"`
 }
 
+// intentionPatchBody is PATCH /v1/intentions/{id}.
+type intentionPatchBody struct {
+	Priority         *float64 `json:"priority"`
+	TriggerCondition *string  `json:"trigger_condition"`
+	Status           *string  `json:"status"`
+	ExpiresAt        *string  `json:"expires_at"`
+}
+
 // patchable are the fields PATCH /v1/intentions/{id} may change.
 var patchable = map[string]bool{"priority": true, "trigger_condition": true, "expires_at": true, "status": true}
 
@@ -182,48 +190,21 @@ func (s *Server) handleIntentionPatch(w http.ResponseWriter, r *http.Request) {
 		writeError(w, invalidRequest("nothing to change; PATCH accepts priority, trigger_condition, expires_at and status"))
 		return
 	}
-	var p intentions.Patch
-	field := func(name string, v any) *APIError {
-		if err := json.Unmarshal(raw[name], v); err != nil {
-			return invalidRequest("'%s' has the wrong type: %v", name, err)
-		}
-		return nil
+	var b intentionPatchBody
+	if apiErr := decodeBody(body, &b); apiErr != nil {
+		writeError(w, apiErr)
+		return
 	}
-	if _, ok := raw["priority"]; ok {
-		var v float64
-		if e := field("priority", &v); e != nil {
-			writeError(w, e)
-			return
-		}
-		p.Priority = &v
-	}
-	if _, ok := raw["trigger_condition"]; ok {
-		var v string
-		if e := field("trigger_condition", &v); e != nil {
-			writeError(w, e)
-			return
-		}
-		p.TriggerCondition = &v
-	}
-	if _, ok := raw["status"]; ok {
-		var v string
-		if e := field("status", &v); e != nil {
-			writeError(w, e)
-			return
-		}
-		st := intentions.Status(v)
+	p := intentions.Patch{Priority: b.Priority, TriggerCondition: b.TriggerCondition}
+	if b.Status != nil {
+		st := intentions.Status(*b.Status)
 		p.Status = &st
 	}
-	if v, ok := raw["expires_at"]; ok {
-		if string(bytes.TrimSpace(v)) == "null" {
-			p.ClearExpiresAt = true
+	if _, ok := raw["expires_at"]; ok {
+		if b.ExpiresAt == nil {
+			p.ClearExpiresAt = true // "expires_at": null
 		} else {
-			var str string
-			if e := field("expires_at", &str); e != nil {
-				writeError(w, e)
-				return
-			}
-			t, apiErr := parseTime("expires_at", str)
+			t, apiErr := parseTime("expires_at", *b.ExpiresAt)
 			if apiErr != nil {
 				writeError(w, apiErr)
 				return
