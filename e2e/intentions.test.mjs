@@ -202,10 +202,7 @@ describe('intentions API: CRUD and validation', { timeout: 120_000 }, () => {
     assert.equal(t.priority, 0.3, 'a refused PATCH changes nothing');
   });
 
-  // TODO(bug): PATCH {"priority": null} answers 200 and sets priority to 0 (null
-  // decodes into a float64 as a no-op), where {"status": null} and
-  // {"trigger_condition": null} are 400s. Remove `todo` once it is a 400 naming priority.
-  test('PATCH priority null is a 400, not priority 0', { timeout: 10_000, todo: 'PATCH priority null sets 0' }, async () => {
+  test('PATCH priority null is a 400, not priority 0', { timeout: 10_000 }, async () => {
     const r = await call(node, 'PATCH', `/v1/intentions/${ids.semantic.id}`, { priority: null });
     assertError(r, 400, 'invalid_request', 'priority');
     assert.equal((await get(node, ids.semantic.id)).priority, 0.8);

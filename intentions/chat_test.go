@@ -2,6 +2,7 @@ package intentions
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"slices"
@@ -481,5 +482,33 @@ func TestTickWritesOnlyWhenSomethingChanges(t *testing.T) {
 	e.tick()
 	if after := writes(); after == before {
 		t.Error("a firing tick wrote nothing")
+	}
+}
+
+// An intention that has used its fires cannot be brought back to fire again.
+func TestNoFiresLeftNoReactivation(t *testing.T) {
+	e := newEnv(t, Options{})
+	ctx := context.Background()
+	in := e.create(CreateRequest{Content: "x", TriggerType: TriggerSessionStart, TriggerCondition: "*", MaxFires: ptr(1)})
+	if _, err := e.s.Fire(ctx, in.ID); err != nil {
+		t.Fatal(err)
+	}
+	pending := StatusPending
+	if _, err := e.s.Update(ctx, in.ID, Patch{Status: &pending}); !errors.Is(err, ErrInvalidTransition) || !strings.Contains(err.Error(), "max_fires") {
+		t.Fatalf("dismissing an intention with no fires left back to pending: %v", err)
+	}
+	if _, err := e.s.Cancel(ctx, in.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.s.Update(ctx, in.ID, Patch{Status: &pending}); !errors.Is(err, ErrInvalidTransition) {
+		t.Fatalf("reactivating a cancelled intention with no fires left: %v", err)
+	}
+	if got := e.get(in.ID); got.FireCount != 1 || got.Status != StatusCancelled {
+		t.Fatalf("after refusals: %+v", got)
+	}
+	rec := e.create(CreateRequest{Content: "y", TriggerType: TriggerSessionStart, TriggerCondition: "*", MaxFires: ptr(2)})
+	e.s.Fire(ctx, rec.ID)
+	if got, err := e.s.Update(ctx, rec.ID, Patch{Status: &pending}); err != nil || got.Status != StatusPending {
+		t.Fatalf("dismissing with a fire left: %v %v", got.Status, err)
 	}
 }

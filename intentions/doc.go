@@ -33,6 +33,9 @@
 //	            now once the same PATCH's expires_at is applied
 //	executed  → nothing
 //
+// and only while fires remain: an intention that has fired max_fires times cannot go
+// back to pending nor fire again (it can be executed, expired or cancelled).
+//
 // Setting the current status is a no-op (but POST fire on an intention that is not
 // pending is refused). Anything else is a *TransitionError matching
 // ErrInvalidTransition ("status: cannot change from executed to pending"). DELETE

@@ -430,9 +430,15 @@ func transition(rec *record, to Status, now time.Time) error {
 		if from != StatusPending {
 			return refuse("")
 		}
+		if !firesLeft(rec) {
+			return refuse(noFiresLeft(rec))
+		}
 		fire(rec, now, reasonManual, 1)
 		return nil
 	case to == StatusPending:
+		if !firesLeft(rec) {
+			return refuse(noFiresLeft(rec))
+		}
 		switch from {
 		case StatusTriggered:
 		case StatusCancelled, StatusExpired:
@@ -451,6 +457,13 @@ func transition(rec *record, to Status, now time.Time) error {
 	}
 	rec.Status = to
 	return nil
+}
+
+// firesLeft reports whether rec may fire again: a pending intention must be able to.
+func firesLeft(rec *record) bool { return rec.MaxFires == -1 || rec.FireCount < rec.MaxFires }
+
+func noFiresLeft(rec *record) string {
+	return fmt.Sprintf("it has fired %d of max_fires %d times; it can only be executed, expired or cancelled", rec.FireCount, rec.MaxFires)
 }
 
 // Reasons shown for injected intentions.

@@ -459,7 +459,8 @@ func TestStatusTransitions(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(string(tt.from)+"_to_"+string(tt.to), func(t *testing.T) {
 			e := newEnv(t, Options{})
-			in := e.create(CreateRequest{Content: "x", TriggerType: TriggerSessionStart, TriggerCondition: "*"})
+			// Fires to spare, so the table is about statuses (TestNoFiresLeftNoReactivation covers the rest).
+			in := e.create(CreateRequest{Content: "x", TriggerType: TriggerSessionStart, TriggerCondition: "*", MaxFires: ptr(2)})
 			switch tt.from {
 			case StatusTriggered:
 				must(e.s.Fire(ctx, in.ID))

@@ -180,9 +180,13 @@ func (s *Server) handleIntentionPatch(w http.ResponseWriter, r *http.Request) {
 		writeError(w, invalidRequest("the body must be a JSON object"))
 		return
 	}
-	for k := range raw {
+	for k, v := range raw {
 		if !patchable[k] {
 			writeError(w, invalidRequest("'%s' cannot be changed; PATCH accepts priority, trigger_condition, expires_at and status", k))
+			return
+		}
+		if k != "expires_at" && string(bytes.TrimSpace(v)) == "null" {
+			writeError(w, invalidRequest("'%s' cannot be null (only expires_at can be cleared)", k))
 			return
 		}
 	}

@@ -131,6 +131,8 @@ func TestIntentionErrors(t *testing.T) {
 		{"patch content", "PATCH", "/v1/intentions/" + id, `{"content":"new"}`, 400, "invalid_request", "content"},
 		{"patch nothing", "PATCH", "/v1/intentions/" + id, `{}`, 400, "invalid_request", "nothing to change"},
 		{"patch priority type", "PATCH", "/v1/intentions/" + id, `{"priority":"x"}`, 400, "invalid_request", "priority"},
+		{"patch null priority", "PATCH", "/v1/intentions/" + id, `{"priority":null}`, 400, "invalid_request", "priority"},
+		{"patch null status", "PATCH", "/v1/intentions/" + id, `{"status":null}`, 400, "invalid_request", "status"},
 		{"patch bad status", "PATCH", "/v1/intentions/" + id, `{"status":"sleeping"}`, 400, "invalid_request", "status"},
 		{"patch bad time", "PATCH", "/v1/intentions/" + id, `{"trigger_condition":"never"}`, 400, "invalid_request", "trigger_condition"},
 		{"put", "PUT", "/v1/intentions/" + id, `{}`, 405, "method_not_allowed", "PUT"},
