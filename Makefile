@@ -69,8 +69,15 @@ bench: fixtures
 	$(BIN) bench --model $(FIXTURES)/700m-tq2_0.gguf --threads 2 --parallel 1,2,4 --reps 5 --via-http
 	$(BIN) bench --model $(FIXTURES)/2b-tq2_0.gguf --threads 2 --parallel 1,2,4 --reps 3 --via-http
 
+# Every decoder of bytes from disk or network, FUZZTIME each (seed corpora run in every `go test`).
+FUZZTIME ?= 30s
+FUZZ_TARGETS := inference/gguf:FuzzDecode openai:FuzzDecodeChatRequest openai:FuzzIntentionBodies \
+	intentions:FuzzParseCondition intentions:FuzzDecodeRecord consent:FuzzParseConfig consent:FuzzSchedule \
+	energy:FuzzLedgerOnDisk
 fuzz:
-	$(GO) test -run '^$$' -fuzz FuzzDecode -fuzztime 60s ./inference/gguf/
+	@for t in $(FUZZ_TARGETS); do \
+		echo "fuzz $$t"; $(GO) test -run '^$$' -fuzz "^$${t#*:}$$" -fuzztime $(FUZZTIME) ./$${t%%:*}/ || exit 1; \
+	done
 
 clean:
 	rm -rf bin

@@ -9,7 +9,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
-func openDB(t *testing.T, path string) *bolt.DB {
+func openDB(t testing.TB, path string) *bolt.DB {
 	t.Helper()
 	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
 	if err != nil {
@@ -96,4 +96,34 @@ func TestTrackerRecordsSessionAndLedger(t *testing.T) {
 	if rep.Savings.VsGPU.EnergySavedMJ != 10*5625-500 {
 		t.Fatalf("savings: %+v", rep.Savings)
 	}
+}
+
+// FuzzLedgerOnDisk stores arbitrary bytes where the ledger keeps a record and its
+// totals (a damaged or foreign database): reading them is an error or a value,
+// never a panic.
+func FuzzLedgerOnDisk(f *testing.F) {
+	f.Add([]byte(`{"time":"2026-11-24T00:00:00Z","energy_mj":1.5,"tokens":3,"model":"m","method":"cpu_time"}`), []byte(`{"inferences":1,"tokens":3,"energy_mj":1.5}`))
+	f.Add([]byte(`{"time":5}`), []byte(`[]`))
+	f.Add([]byte{0xff, 0x00}, []byte(`{"energy_mj":"x"}`))
+	db := openDB(f, filepath.Join(f.TempDir(), "aria.db"))
+	f.Cleanup(func() { db.Close() })
+	l, err := OpenLedger(db)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, record, totals []byte) {
+		err := db.Update(func(tx *bolt.Tx) error {
+			if err := tx.Bucket(ledgerBucket).Put([]byte("k"), record); err != nil {
+				return err
+			}
+			return tx.Bucket(totalsBucket).Put([]byte("m"), totals)
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if recs, err := l.Recent(5); err == nil && len(recs) == 0 {
+			t.Fatal("a stored record read as nothing without an error")
+		}
+		l.Lifetime()
+	})
 }
