@@ -28,7 +28,7 @@ func (s *Server) handleChat(w http.ResponseWriter, r *http.Request) {
 		writeError(w, apiErr)
 		return
 	}
-	if len(s.cfg.Backend.Models()) == 0 {
+	if len(s.models()) == 0 {
 		writeError(w, &APIError{Status: http.StatusServiceUnavailable, Type: TypeServiceUnavailable, Code: "node_unavailable",
 			Message: "ARIA node has no model loaded: the native kernel is unavailable", RetryAfter: 5})
 		return
@@ -133,7 +133,7 @@ func rootError(errs []error) error {
 }
 
 func (s *Server) hasModel(id string) bool {
-	for _, m := range s.cfg.Backend.Models() {
+	for _, m := range s.models() {
 		if m.ID == id {
 			return true
 		}
@@ -264,21 +264,40 @@ func (s *Server) streamChat(w http.ResponseWriter, r *http.Request, p chatParams
 
 func (s *Server) handleModels(w http.ResponseWriter, r *http.Request) {
 	list := ModelList{Object: "list", Data: []Model{}}
-	for _, m := range s.cfg.Backend.Models() {
-		list.Data = append(list.Data, toModel(m, false))
+	for _, m := range s.models() {
+		list.Data = append(list.Data, m)
 	}
 	writeJSON(w, http.StatusOK, list)
 }
 
 func (s *Server) handleModel(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	for _, m := range s.cfg.Backend.Models() {
+	for _, m := range s.models() {
 		if m.ID == id {
-			writeJSON(w, http.StatusOK, toModel(m, false))
+			writeJSON(w, http.StatusOK, m)
 			return
 		}
 	}
 	writeError(w, modelNotFound(id))
+}
+
+// models are the backend's own models, then those it reaches through peers.
+func (s *Server) models() []Model {
+	var out []Model
+	seen := map[string]bool{}
+	for _, m := range s.cfg.Backend.Models() {
+		seen[m.ID] = true
+		out = append(out, toModel(m, false))
+	}
+	if rs, ok := s.cfg.Backend.(RemoteModelSource); ok {
+		for _, m := range rs.RemoteModels() {
+			if !seen[m.ID] {
+				seen[m.ID] = true
+				out = append(out, toModel(m, true))
+			}
+		}
+	}
+	return out
 }
 
 func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) {
@@ -327,7 +346,7 @@ func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) health() Health {
-	serving := len(s.cfg.Backend.Models()) > 0
+	serving := len(s.models()) > 0
 	h := Health{Status: "healthy", Version: s.cfg.Version, UptimeSeconds: int64(time.Since(s.started).Seconds())}
 	if s.cfg.Node != nil {
 		h.Node = HealthNode{URI: s.cfg.Node.NodeURI(), NodeID: s.cfg.Node.NodeID(),
@@ -335,7 +354,9 @@ func (s *Server) health() Health {
 	}
 	h.Node.Status = "healthy"
 	chat := "available"
-	if !serving || !h.Node.IsRunning {
+	if r, ok := s.cfg.Node.(Reachability); ok && !r.Reachable() {
+		h.Status, h.Node.Status, chat = "degraded", "unreachable", "unavailable"
+	} else if !serving || !h.Node.IsRunning {
 		h.Status, h.Node.Status, chat = "degraded", "unhealthy", "unavailable"
 	}
 	energy := "available"

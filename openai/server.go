@@ -35,6 +35,18 @@ type NodeInfo interface {
 	KernelPath() string // executable containing the native kernel; "" when unavailable
 }
 
+// RemoteModelSource is a Backend that also serves models through peers: /v1/models
+// lists them with aria.remote true, and chat accepts them.
+type RemoteModelSource interface {
+	RemoteModels() []inference.ModelInfo
+}
+
+// Reachability is a NodeInfo for a node behind a connection (the stand-alone
+// gateway): while it is unreachable /health is 503 with node.status "unreachable".
+type Reachability interface {
+	Reachable() bool
+}
+
 // StatusSource adds the node's consent and kernel settings to /v1/status.
 type StatusSource interface {
 	ConsentStatus() ConsentStatus
