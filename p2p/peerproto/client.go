@@ -204,7 +204,7 @@ func (c *Conn) Close() error {
 }
 
 func (c *Conn) readLoop() {
-	var readErr error
+	var readErr, frameErr error
 	for {
 		mt, b, err := c.link.readFrame()
 		if err != nil {
@@ -230,6 +230,9 @@ func (c *Conn) readLoop() {
 		if k == nil {
 			if env.Type == TypeError {
 				c.log.Debug("peerproto: server error", "request_id", env.RequestID, "data", truncate(string(env.Data), 200))
+				if env.RequestID == "" {
+					frameErr = decodeError(env) // e.g. frame_too_large just before the server closes
+				}
 			}
 			continue // e.g. the tail of a request the caller gave up on
 		}
@@ -241,6 +244,10 @@ func (c *Conn) readLoop() {
 		if !errors.As(readErr, &ce) {
 			readErr = errLinkClosed
 		}
+	}
+	if frameErr != nil {
+		// Pending calls see why the server gave up: errors.Is(err, &Error{Code: CodeFrameTooLarge}).
+		readErr = errors.Join(frameErr, readErr)
 	}
 	c.mu.Lock()
 	c.lostErr = readErr

@@ -86,6 +86,9 @@ func newLink(ws *websocket.Conn, maxFrame int64, readTimeout, pingEvery time.Dur
 // send queues one frame. It fails when ctx ends or the link is closing; it never
 // blocks past either.
 func (l *link) send(ctx context.Context, frame []byte) error {
+	if err := ctx.Err(); err != nil {
+		return err // e.g. a chunk after its request ended must not go out
+	}
 	select {
 	case <-l.closing:
 		return errLinkClosed

@@ -137,6 +137,7 @@ func (s *Server) Serve(ln net.Listener) error {
 	hs := &http.Server{
 		Handler:           s,
 		ReadHeaderTimeout: writeWait,
+		IdleTimeout:       s.cfg.ReadTimeout, // plain-HTTP keep-alives (426 replies)
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 	}
 	s.mu.Lock()
@@ -195,6 +196,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // Shutdown stops accepting, lets in-flight requests finish until ctx ends, then
 // cancels what is left (those get shutting_down) and closes every connection
 // with a close frame (1001). It returns ctx's error if requests had to be cut.
+// Listeners given to Serve are closed; an http.Server that mounts ServeHTTP
+// itself is its owner's to stop.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	s.shutdown = true

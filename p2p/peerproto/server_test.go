@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -305,6 +307,13 @@ func TestOversizeFrameClosesOnlyThatConnection(t *testing.T) {
 	}
 	if _, err := other.Ping(context.Background()); err != nil {
 		t.Fatalf("other connection broken: %v", err)
+	}
+
+	// A Conn whose request is too large learns why its connection died.
+	_, err = other.Infer(context.Background(), InferenceRequest{Query: strings.Repeat("q", 2*limit)}, nil)
+	var lost *ConnLostError
+	if !errors.As(err, &lost) || lost.AfterFirstToken || !errors.Is(err, &Error{Code: CodeFrameTooLarge}) {
+		t.Fatalf("oversize Infer: %v, want ConnLostError wrapping frame_too_large", err)
 	}
 }
 
@@ -617,4 +626,50 @@ func mustJSON(t *testing.T, v any) json.RawMessage {
 		t.Fatal(err)
 	}
 	return b
+}
+
+func TestNoGoroutineLeft(t *testing.T) {
+	before := runtime.NumGoroutine()
+	func() {
+		h := &fakeHandler{}
+		key := newKey(t)
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv := NewServer(ServerConfig{Handler: h, Key: key})
+		served := make(chan error, 1)
+		go func() { served <- srv.Serve(ln) }()
+		url := "ws://" + ln.Addr().String()
+		ctx, cancel := context.WithTimeout(context.Background(), testWait)
+		defer cancel()
+		a, err := Dial(ctx, url, DialOptions{Key: newKey(t)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := Dial(ctx, url, DialOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := a.Infer(ctx, InferenceRequest{Query: "q"}, func(string) error { return nil }); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := b.Stats(ctx); err != nil {
+			t.Fatal(err)
+		}
+		_ = a.Close() // one client leaves on its own, the other is closed by Shutdown
+		if err := srv.Shutdown(ctx); err != nil {
+			t.Fatal(err)
+		}
+		<-served
+		waitFor(t, "client b closed", b.Done())
+	}()
+	deadline := time.Now().Add(testWait)
+	for runtime.NumGoroutine() > before {
+		if time.Now().After(deadline) {
+			buf := make([]byte, 1<<16)
+			t.Fatalf("%d goroutines before, %d after:\n%s", before, runtime.NumGoroutine(), buf[:runtime.Stack(buf, true)])
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
