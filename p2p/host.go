@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"math/rand/v2"
 	"slices"
 	"sync"
@@ -54,6 +55,9 @@ const (
 	// firstRetry is the delay before republishing a record that reached no peer; it doubles up to
 	// Config.Republish, so a lone node does not spin but a node whose peers arrive late is found soon.
 	firstRetry = time.Second
+	// maxCachedRecords is the cache size above which remember sweeps out expired records; live records stay,
+	// and there is one per peer, so the cache is bounded by the network's size.
+	maxCachedRecords = 1024
 	// lookupWorkers bounds the concurrent record lookups of FindProviders and Peers.
 	lookupWorkers = 8
 )
@@ -123,10 +127,11 @@ type Host struct {
 	ctx    context.Context // lives until Close; parent of background work
 	cancel context.CancelFunc
 
-	// publishMu serialises Publish and the republisher so sequence numbers stay monotonic.
-	publishMu sync.Mutex
-	last      *PeerRecord // last published record, nil before the first Publish
-	schedule  chan bool   // to the republisher after each publish: did the record reach a peer?
+	// publishing is a one-slot semaphore serialising Publish and the republisher, so sequence numbers stay
+	// monotonic; a channel rather than a mutex so that Publish can give up when its ctx ends.
+	publishing chan struct{}
+	last       *PeerRecord // last published record, nil before the first Publish
+	schedule   chan bool   // to the republisher after each publish: did the record reach a peer?
 
 	mu     sync.Mutex
 	cache  map[peer.ID]PeerRecord // verified records of other peers, highest Seq kept
@@ -203,17 +208,23 @@ func New(ctx context.Context, cfg Config) (*Host, error) {
 
 	hctx, cancel := context.WithCancel(context.Background())
 	h := &Host{
-		cfg:      cfg,
-		log:      cfg.Logger.With("component", "p2p"),
-		host:     lh,
-		dht:      kad,
-		ctx:      hctx,
-		cancel:   cancel,
-		schedule: make(chan bool, 1),
-		cache:    make(map[peer.ID]PeerRecord),
+		cfg:        cfg,
+		log:        cfg.Logger.With("component", "p2p"),
+		host:       lh,
+		dht:        kad,
+		ctx:        hctx,
+		cancel:     cancel,
+		schedule:   make(chan bool, 1),
+		publishing: make(chan struct{}, 1),
+		cache:      make(map[peer.ID]PeerRecord),
 	}
 
 	h.dialBootstrap(ctx, bootstrap)
+	if err := ctx.Err(); err != nil {
+		// The caller gave up while we dialled (e.g. a signal during start): not a half-started node.
+		h.Close()
+		return nil, fmt.Errorf("start p2p host: %w", err)
+	}
 	if err := kad.Bootstrap(hctx); err != nil {
 		h.log.Warn("dht bootstrap", "err", err)
 	}
@@ -297,13 +308,21 @@ func (h *Host) Connect(ctx context.Context, addr string) error {
 
 // Publish signs r as this host's record and stores it in the DHT, then provides every model in r.Models.
 // It fills PeerID, Addrs and Expires (now + RecordTTL) and assigns Seq: r.Seq when it exceeds the last
-// published Seq, else the larger of last+1 and the current Unix time in nanoseconds when r.Seq is 0, else
-// last+1. A time-based default keeps a restarted node's records newer than those it left in the network.
+// published Seq, else the larger of last+1 and the current Unix time in milliseconds when r.Seq is 0, else
+// last+1. A time-based default keeps a restarted node's records newer than those it left in the network
+// (milliseconds, not nanoseconds, so the number survives JSON readers that use float64).
 // The record is republished every Config.Republish until Close. With no DHT peer yet, the record stays in
 // the local store, Publish returns nil and the republisher retries soon.
 func (h *Host) Publish(ctx context.Context, r PeerRecord) error {
-	h.publishMu.Lock()
-	defer h.publishMu.Unlock()
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("publish: %w", err)
+	}
+	select {
+	case h.publishing <- struct{}{}:
+		defer func() { <-h.publishing }()
+	case <-ctx.Done():
+		return fmt.Errorf("publish: %w", ctx.Err())
+	}
 	var last uint64
 	if h.last != nil {
 		last = h.last.Seq
@@ -311,16 +330,16 @@ func (h *Host) Publish(ctx context.Context, r PeerRecord) error {
 	switch {
 	case r.Seq > last:
 	case r.Seq == 0:
-		r.Seq = max(last+1, uint64(time.Now().UnixNano()))
+		r.Seq = max(nextSeq(last), uint64(time.Now().UnixMilli()))
 	default:
-		r.Seq = last + 1
+		r.Seq = nextSeq(last)
 	}
 	r.Models = slices.Clone(r.Models)
 	return h.publishLocked(ctx, r)
 }
 
 // publishLocked seals, stores and provides r, remembers it for the republisher and schedules the next
-// republish. The caller holds publishMu.
+// republish. The caller holds the publishing slot.
 func (h *Host) publishLocked(ctx context.Context, r PeerRecord) error {
 	if err := h.ctx.Err(); err != nil {
 		return errors.New("publish: host closed")
@@ -358,6 +377,14 @@ func (h *Host) publishLocked(ctx context.Context, r PeerRecord) error {
 	return nil
 }
 
+// nextSeq saturates instead of wrapping to 0, which every validator would rank below the current record.
+func nextSeq(seq uint64) uint64 {
+	if seq == math.MaxUint64 {
+		return seq
+	}
+	return seq + 1
+}
+
 // reschedule tells the republisher how the last publish went, replacing any pending report: after a
 // complete publish it waits Config.Republish, after a failed or local-only one it retries with backoff.
 func (h *Host) reschedule(reached bool) {
@@ -365,7 +392,7 @@ func (h *Host) reschedule(reached bool) {
 	case <-h.schedule:
 	default:
 	}
-	h.schedule <- reached // cannot block: capacity 1, drained above, and only publishLocked sends (under publishMu)
+	h.schedule <- reached // cannot block: capacity 1, drained above, and only publishLocked sends (holding the publishing slot)
 }
 
 func (h *Host) republishLoop() {
@@ -396,15 +423,19 @@ func (h *Host) republishLoop() {
 }
 
 func (h *Host) republish() {
-	h.publishMu.Lock()
-	defer h.publishMu.Unlock()
+	select {
+	case h.publishing <- struct{}{}:
+		defer func() { <-h.publishing }()
+	case <-h.ctx.Done():
+		return
+	}
 	if h.last == nil {
 		return
 	}
 	ctx, cancel := context.WithTimeout(h.ctx, republishTimeout)
 	defer cancel()
 	r := *h.last
-	r.Seq++
+	r.Seq = nextSeq(r.Seq)
 	if err := h.publishLocked(ctx, r); err != nil && h.ctx.Err() == nil {
 		h.log.Warn("republish peer record", "err", err)
 	}
@@ -429,6 +460,14 @@ func (h *Host) remember(id peer.ID, r PeerRecord) {
 	defer h.mu.Unlock()
 	if old, ok := h.cache[id]; !ok || r.Seq >= old.Seq {
 		h.cache[id] = r
+	}
+	if len(h.cache) > maxCachedRecords {
+		now := time.Now()
+		for id, r := range h.cache {
+			if !now.Before(r.Expires) {
+				delete(h.cache, id)
+			}
+		}
 	}
 }
 
@@ -498,9 +537,6 @@ feed:
 				continue
 			}
 			seen[ai.ID] = true
-			if len(ai.Addrs) > 0 {
-				h.host.Peerstore().AddAddrs(ai.ID, ai.Addrs, time.Hour)
-			}
 			select {
 			case ids <- ai.ID:
 			case <-ctx.Done():

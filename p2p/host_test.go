@@ -3,6 +3,8 @@ package p2p
 import (
 	"context"
 	"errors"
+	"math"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -137,12 +139,26 @@ func TestPublishSeq(t *testing.T) {
 	if !slices.Equal(seqs, []uint64{6, 7, 9}) {
 		t.Fatalf("seqs %v, want [6 7 9]: never below the last one", seqs)
 	}
-	before := uint64(time.Now().UnixNano())
+	before := uint64(time.Now().UnixMilli())
 	if err := h.Publish(ctx, PeerRecord{Models: []string{"m"}}); err != nil {
 		t.Fatal(err)
 	}
-	if r, err := h.Lookup(ctx, h.ID()); err != nil || r.Seq < before {
-		t.Fatalf("seq 0 should become the publish time: %+v, %v", r, err)
+	if r, err := h.Lookup(ctx, h.ID()); err != nil || r.Seq < before || r.Seq > 1<<53 {
+		t.Fatalf("seq 0 should become the publish time in ms: %+v, %v", r, err)
+	}
+	// The sequence saturates rather than wrapping to 0, which would lose to every older record.
+	for range 2 {
+		if err := h.Publish(ctx, PeerRecord{Models: []string{"m"}, Seq: math.MaxUint64}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if r, err := h.Lookup(ctx, h.ID()); err != nil || r.Seq != math.MaxUint64 {
+		t.Fatalf("after max seq: %+v, %v", r, err)
+	}
+	cancelled, cancel := context.WithCancel(ctx)
+	cancel()
+	if err := h.Publish(cancelled, PeerRecord{Models: []string{"m"}}); err == nil {
+		t.Fatal("publish with a cancelled context succeeded")
 	}
 }
 
@@ -323,4 +339,46 @@ func TestTransports(t *testing.T) {
 			t.Fatalf("connection over %s: %v", proto, conns)
 		}
 	}
+}
+
+// Close stops everything a Host started. Not parallel, so that only this test's goroutines are counted.
+func TestCloseLeavesNoGoroutines(t *testing.T) {
+	ctx := testContext(t)
+	before := runtime.NumGoroutine()
+	func() {
+		service := randomName("_leak-") + "._udp"
+		var hosts []*Host
+		for i := range 3 {
+			cfg := Config{Key: newKey(t), ListenAddrs: loopback, Logger: testLogger(), MDNS: true, MDNSService: service}
+			if i > 0 {
+				cfg.Bootstrap = hosts[0].Addrs()
+			}
+			h, err := New(ctx, cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			hosts = append(hosts, h)
+		}
+		defer func() {
+			for _, h := range hosts {
+				if err := h.Close(); err != nil {
+					t.Errorf("close: %v", err)
+				}
+			}
+		}()
+		waitFor(t, ctx, "routing tables", func() bool { return hosts[2].dht.RoutingTable().Size() > 0 })
+		if err := hosts[1].Publish(ctx, PeerRecord{Models: []string{"q"}}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := hosts[2].FindProviders(ctx, "q", 1); err != nil {
+			t.Fatal(err)
+		}
+		hosts[0].Peers(ctx)
+	}()
+	var after int
+	waitFor(t, ctx, "goroutines to end after Close", func() bool {
+		after = runtime.NumGoroutine()
+		return after <= before
+	})
+	t.Logf("goroutines: %d before, %d after", before, after)
 }
