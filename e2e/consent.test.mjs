@@ -59,7 +59,7 @@ describe('consent contract on a real node', { timeout: 120_000 }, () => {
     assert.deepEqual(body.consent.contract.task_types, ['text_gen', 'summarization']);
     assert.equal(body.consent.contract.max_concurrent_tasks, 1);
     assert.equal(body.consent.contract.cpu_percent, 100);
-    const { stdout } = await promisify(execFile)(ariaBin(), ['node', 'status', '--port', String(node.port)], { timeout: 10_000 });
+    const { stdout } = await promisify(execFile)(ariaBin(), ['node', 'status', '--node-port', String(node.peerPort), '--node-host', '127.0.0.1'], { timeout: 10_000 });
     assert.match(stdout, /NOT accepting: consent: outside schedule/);
     assert.match(stdout, /task types text_gen,summarization, max concurrent 1/);
   });

@@ -97,8 +97,13 @@ async function spawnNode(bin, args, threads, givenDataDir) {
   const ownsDataDir = !givenDataDir;
   // The suite is the owner using its own node: full CPU unless a test sets --cpu.
   const cpu = args.includes('--cpu') ? [] : ['--cpu', '100'];
+  // Loopback only: the peer protocol and libp2p bind 127.0.0.1, and no mDNS, unless a test says otherwise.
+  const net = [];
+  if (!args.includes('--peer-host')) net.push('--peer-host', HOST);
+  if (!args.includes('--listen-p2p')) net.push('--listen-p2p', `/ip4/${HOST}/tcp/0`);
+  if (!args.includes('--mdns-service')) net.push('--no-mdns');
   const argv = ['node', 'start', '--data-dir', dataDir, '--api-port', String(port), '--port', String(peerPort),
-    '--host', HOST, '--threads', String(threads), ...cpu, ...args];
+    '--host', HOST, '--threads', String(threads), ...cpu, ...net, ...args];
   const env = { ...process.env };
   // Flags win over these anyway; drop them so a developer's shell cannot leak in.
   delete env.ARIA_API_PORT;

@@ -1,7 +1,6 @@
 package node
 
 import (
-	"context"
 	"net"
 	"os"
 	"strconv"
@@ -25,29 +24,14 @@ func (n *Node) Models() []inference.ModelInfo { return n.engine.Models() }
 // Stats reports slot and queue occupancy.
 func (n *Node) Stats() inference.Stats { return n.engine.Stats() }
 
-// Generate runs a request on the local engine, metering the energy it takes. Every
-// completed inference is recorded in the session and the ledger.
-func (n *Node) Generate(ctx context.Context, req inference.Request, onToken func(inference.Token) error) (inference.Result, error) {
-	start := time.Now()
-	x := n.energy.Begin()
-	res, err := n.engine.Generate(ctx, req, onToken)
-	if err != nil {
-		x.End()
-		return res, err
-	}
-	rec := energy.Record{Time: time.Now(), Tokens: res.CompletionTokens, PromptTokens: res.PromptTokens, Model: req.Model,
-		DurationMS: float64(time.Since(start).Microseconds()) / 1000, Origin: "local"}
-	if _, err := n.energy.Finish(x, rec); err != nil {
-		n.log.Warn("energy accounting", "err", err)
-	}
-	return res, nil
-}
-
 // NodeID is the libp2p peer ID.
 func (n *Node) NodeID() string { return n.id.String() }
 
 // NodeURI is the node's WebSocket peer-protocol address.
 func (n *Node) NodeURI() string {
+	if n.wsURL != "" {
+		return n.wsURL
+	}
 	host := n.cfg.Host
 	if host == "" || host == "0.0.0.0" || host == "::" {
 		host = "localhost"

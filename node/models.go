@@ -16,6 +16,9 @@ import (
 // DefaultModel is the model a node serves when none is given: the tiny synthetic demo.
 const DefaultModel = "tiny"
 
+// NoModel as a --model value loads nothing: the node routes every request to peers.
+const NoModel = "none"
+
 // SynthName is the file/model name of a synthesized shape, e.g. aria-2b-1bit.
 func SynthName(shape string) string { return "aria-" + shape + "-1bit" }
 

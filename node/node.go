@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -25,6 +26,8 @@ import (
 	"github.com/aria-node/aria/inference"
 	"github.com/aria-node/aria/intentions"
 	"github.com/aria-node/aria/openai"
+	"github.com/aria-node/aria/p2p"
+	"github.com/aria-node/aria/p2p/peerproto"
 )
 
 // Version is the node's software version.
@@ -33,7 +36,7 @@ const Version = "0.1.0"
 // Config is a node's configuration. Zero values take documented defaults.
 type Config struct {
 	DataDir  string   // default ~/.aria (ARIA_HOME)
-	Models   []string // paths, names in the data dir, or synthetic shapes; default: tiny
+	Models   []string // paths, names in the data dir, or synthetic shapes; default: tiny; NoModel: none (route only)
 	Engine   inference.Options
 	Host     string    // HTTP API bind address; default 127.0.0.1
 	APIPort  int       // HTTP API port; default 3000; -1 disables the API
@@ -53,6 +56,8 @@ type Config struct {
 	Intentions intentions.Options
 	// Now is the node's clock (tests move it); default time.Now.
 	Now func() time.Time
+	// Peers configures the peer network (libp2p discovery and the WebSocket protocol).
+	Peers PeerConfig
 }
 
 // DefaultDataDir is $ARIA_HOME or ~/.aria.
@@ -82,8 +87,20 @@ type Node struct {
 	stopIntents context.CancelFunc
 	intentsDone chan struct{}
 
-	recMu   sync.Mutex
-	rec     Record
+	recMu sync.Mutex
+	rec   Record
+
+	host        *p2p.Host
+	ws          *peerproto.Server
+	wsLn        net.Listener
+	wsDone      chan error
+	wsURL       string
+	links       *links
+	stopPublish context.CancelFunc
+	publishDone chan struct{}
+	remoteMu    sync.Mutex
+	remote      []inference.ModelInfo
+
 	api     *openai.Server
 	apiLn   net.Listener
 	apiDone chan error
@@ -146,7 +163,7 @@ func (n *Node) Start(ctx context.Context) error {
 	if b := n.cfg.Consent.RAMLimitBytes(); b > 0 {
 		n.cfg.Engine.MemoryBudget = uint64(b)
 	}
-	_, id, err := LoadIdentity(n.cfg.DataDir)
+	key, id, err := LoadIdentity(n.cfg.DataDir)
 	if err != nil {
 		return err
 	}
@@ -167,6 +184,9 @@ func (n *Node) Start(ctx context.Context) error {
 	}
 	n.engine = inference.NewLocal(n.cfg.Engine)
 	for _, spec := range n.cfg.Models {
+		if spec == NoModel {
+			continue
+		}
 		path, err := ResolveModel(ctx, n.cfg.DataDir, spec, n.cfg.Progress)
 		if err == nil {
 			_, err = n.engine.Load(ctx, path, inference.LoadOptions{})
@@ -184,12 +204,20 @@ func (n *Node) Start(ctx context.Context) error {
 			n.mu.Unlock()
 		}
 	}
-	if len(n.engine.Models()) == 0 {
-		n.log.Warn("no model loaded: chat requests will fail with 503 until one is")
+	if len(n.engine.Models()) == 0 && !slices.Contains(n.cfg.Models, NoModel) {
+		n.log.Warn("no model loaded: chat requests will be served by peers, or fail with 503 if none can")
 	}
 	if err := n.startIntentions(); err != nil {
 		n.apiLnClose()
 		n.engine.Close()
+		n.closeState()
+		return err
+	}
+	if err := n.startNetwork(ctx, key); err != nil {
+		n.stopNetwork(context.Background())
+		n.apiLnClose()
+		n.engine.Close()
+		n.stopIntentions()
 		n.closeState()
 		return err
 	}
@@ -245,6 +273,9 @@ func (n *Node) Shutdown(ctx context.Context) error {
 		<-n.apiDone
 	} else if n.apiLn != nil {
 		n.apiLn.Close()
+	}
+	if err := n.stopNetwork(ctx); err != nil {
+		errs = append(errs, err)
 	}
 	if n.engine == nil {
 		n.stopIntentions()

@@ -23,6 +23,7 @@ func startTestNode(t *testing.T, dir string, mod func(*Config)) *Node {
 		EnergyMeter: energy.MeterOptions{Method: energy.MethodCPUTime},
 		Logger:      slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Consent:     &fullCPU,
+		Peers:       PeerConfig{Disabled: true},
 	}
 	if mod != nil {
 		mod(&cfg)

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/aria-node/aria/node"
 	"github.com/aria-node/aria/openai"
 )
 
@@ -21,7 +23,7 @@ func apiCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "api",
 		Usage: "the OpenAI-compatible API",
-		Subcommands: []*cli.Command{{
+		Subcommands: []*cli.Command{apiStartCommand(), {
 			Name:  "status",
 			Usage: "show a node's /v1/status and /health (exit 1 when unreachable or degraded)",
 			Flags: []cli.Flag{
@@ -87,4 +89,47 @@ func getJSON(ctx context.Context, url string, v any) (int, error) {
 		return resp.StatusCode, fmt.Errorf("HTTP %d, not JSON: %v", resp.StatusCode, err)
 	}
 	return resp.StatusCode, nil
+}
+
+// apiStartCommand is the stand-alone OpenAI gateway: the same API as a node's, served
+// from a node reached over the WebSocket peer protocol.
+func apiStartCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "start",
+		Usage: "serve the OpenAI-compatible API for a node reached over its WebSocket port (until SIGINT/SIGTERM)",
+		Flags: []cli.Flag{
+			&cli.IntFlag{Name: "port", Value: 3000, EnvVars: []string{"ARIA_API_PORT"}, Usage: "API port"},
+			&cli.StringFlag{Name: "host", Value: "127.0.0.1", Usage: "address the API binds to"},
+			&cli.StringFlag{Name: "node-host", Value: "localhost", EnvVars: []string{"ARIA_NODE_HOST"}, Usage: "the node's host"},
+			&cli.IntFlag{Name: "node-port", Value: 8765, EnvVars: []string{"ARIA_NODE_PORT"}, Usage: "the node's WebSocket port"},
+		},
+		Action: func(c *cli.Context) error {
+			if p := c.Int("port"); p <= 0 || p > 65535 {
+				return usageError("--port %d: want 1-65535", p)
+			}
+			ln, err := net.Listen("tcp", net.JoinHostPort(c.String("host"), strconv.Itoa(c.Int("port"))))
+			if err != nil {
+				return fmt.Errorf("HTTP API: %w", err)
+			}
+			url := nodeURL(c)
+			gw := node.NewGateway(c.Context, node.GatewayConfig{URL: url})
+			defer gw.Close()
+			srv := openai.NewServer(openai.Config{Backend: gw, Node: gw, Energy: gw, Version: node.Version})
+			done := make(chan error, 1)
+			go func() { done <- srv.Serve(ln) }()
+			slog.Info("OpenAI-compatible gateway listening", "url", "http://"+ln.Addr().String()+"/v1", "node", url, "node_reachable", gw.Reachable())
+			select {
+			case err := <-done:
+				return err
+			case <-c.Context.Done():
+			}
+			slog.Info("shutting down")
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			if err := srv.Shutdown(ctx); err != nil {
+				return err
+			}
+			return <-done
+		},
+	}
 }

@@ -41,6 +41,7 @@ func main() {
 			benchCommand(),
 			apiCommand(),
 			energyCommand(),
+			networkCommand(),
 			intentionsCommand(),
 		},
 		ExitErrHandler: func(c *cli.Context, err error) {},

@@ -13,7 +13,6 @@ import (
 
 	"github.com/aria-node/aria/inference"
 	"github.com/aria-node/aria/node"
-	"github.com/aria-node/aria/openai"
 )
 
 func nodeCommand() *cli.Command {
@@ -23,7 +22,7 @@ func nodeCommand() *cli.Command {
 		Subcommands: []*cli.Command{{
 			Name:  "start",
 			Usage: "load models and serve until SIGINT/SIGTERM",
-			Flags: append(append(append(engineFlags(), energyFlags()...), consentFlags()...),
+			Flags: append(append(append(append(engineFlags(), energyFlags()...), consentFlags()...), peerFlags()...),
 				dataDirFlag(),
 				&cli.StringSliceFlag{Name: "model", Usage: "GGUF path, model name in the data dir, or synthetic shape (tiny, 700m, 2b); repeatable (default: tiny)"},
 				&cli.StringFlag{Name: "host", Value: "127.0.0.1", Usage: "address the HTTP API binds to"},
@@ -53,6 +52,7 @@ func nodeCommand() *cli.Command {
 					EnergyMeter:      meter,
 					EnergyReferences: &refs,
 					Consent:          &contract,
+					Peers:            peerConfig(c),
 					DataDir:          c.String("data-dir"),
 					Models:           c.StringSlice("model"),
 					Engine:           engineOptions(c),
@@ -70,39 +70,25 @@ func nodeCommand() *cli.Command {
 				defer cancel()
 				return n.Shutdown(ctx)
 			},
-		}, {
-			Name:  "status",
-			Usage: "show the running node: models, slots, consent contract (accepting work now, and why not), kernel, energy",
-			Flags: apiClientFlags(),
-			Action: func(c *cli.Context) error {
-				ctx, cancel := context.WithTimeout(c.Context, c.Duration("timeout"))
-				defer cancel()
-				var st openai.Status
-				var e openai.Energy
-				if _, err := getJSON(ctx, apiBase(c)+"/v1/status", &st); err != nil {
-					return cli.Exit(fmt.Sprintf("node API at %s is unreachable: %v", apiBase(c), err), 1)
-				}
-				if _, err := getJSON(ctx, apiBase(c)+"/v1/energy", &e); err != nil {
-					return cli.Exit(fmt.Sprintf("node API at %s: /v1/energy: %v", apiBase(c), err), 1)
-				}
-				if c.Bool("json") {
-					return printJSON(map[string]any{"status": st, "energy": e})
-				}
-				printNodeStatus(st)
-				printEnergy(e)
-				return nil
-			},
-		}},
+		}, nodeStatusCommand()},
 	}
 }
 
-func printNodeStatus(st openai.Status) {
+func printNodeStats(st node.NodeStats) {
 	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintf(tw, "version\t%s\n", st.Version)
-	fmt.Fprintf(tw, "backend\t%s, %d models\n", st.Backend, st.ModelsCount)
-	fmt.Fprintf(tw, "slots\t%d/%d active, %d/%d queued\n", st.ActiveSlots, st.TotalSlots, st.Queued, st.QueueSize)
+	fmt.Fprintf(tw, "node\t%s (version %s, up %s)\n", st.NodeID, st.Version, (time.Duration(st.UptimeSeconds) * time.Second).String())
+	models := make([]string, 0, len(st.Models))
+	for _, m := range st.Models {
+		models = append(models, m.ID)
+	}
+	fmt.Fprintf(tw, "models\t%s\n", strings.Join(models, ", "))
+	fmt.Fprintf(tw, "slots\t%d/%d active, %d/%d queued (load %.2f)\n", st.Slots.ActiveSlots, st.Slots.TotalSlots, st.Slots.Queued, st.Slots.QueueSize, st.Load)
 	fmt.Fprintf(tw, "kernel\t%d threads, duty cycle %.2f\n", st.Threads, st.DutyCycle)
-	if cs := st.Consent; cs != nil {
+	fmt.Fprintf(tw, "peers\t%d connected\n", st.Peers)
+	for _, a := range st.Addrs {
+		fmt.Fprintf(tw, "\t%s\n", a)
+	}
+	if cs := &st.Consent; true {
 		if cs.Accepting {
 			fmt.Fprintf(tw, "remote work\taccepting (%d of %d tasks running)\n", cs.RunningTasks, cs.Contract.MaxConcurrentTasks)
 		} else if cs.Reason != nil {

@@ -1,0 +1,239 @@
+package node
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/aria-node/aria/inference"
+	"github.com/aria-node/aria/openai"
+	"github.com/aria-node/aria/p2p/peerproto"
+)
+
+// Gateway is the stand-alone OpenAI gateway's view of a node it reaches over the
+// WebSocket peer protocol (`aria api start`): the API's backend, node info and
+// energy source. It keeps a connection to the node, redials it when it drops, and
+// refreshes the node's stats; while the node is unreachable /health says so.
+type Gateway struct {
+	url     string
+	log     *slog.Logger
+	every   time.Duration
+	started time.Time
+
+	mu        sync.Mutex
+	conn      *peerproto.Conn
+	stats     NodeStats
+	reachable bool
+	lastErr   error
+
+	stop context.CancelFunc
+	done chan struct{}
+}
+
+// GatewayConfig configures a Gateway.
+type GatewayConfig struct {
+	URL     string        // ws://host:port of the node
+	Refresh time.Duration // how often stats are fetched (and a lost node redialled); default 2s
+	Logger  *slog.Logger
+}
+
+var (
+	_ openai.Backend      = (*Gateway)(nil)
+	_ openai.NodeInfo     = (*Gateway)(nil)
+	_ openai.Reachability = (*Gateway)(nil)
+	_ openai.EnergySource = (*Gateway)(nil)
+	_ openai.StatusSource = (*Gateway)(nil)
+)
+
+// NewGateway starts watching the node at cfg.URL. It does not fail when the node is
+// down: the gateway serves /health as degraded until it comes up.
+func NewGateway(ctx context.Context, cfg GatewayConfig) *Gateway {
+	if cfg.Refresh <= 0 {
+		cfg.Refresh = 2 * time.Second
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	g := &Gateway{url: cfg.URL, log: cfg.Logger, every: cfg.Refresh, started: time.Now(), done: make(chan struct{})}
+	wctx, cancel := context.WithCancel(context.Background())
+	g.stop = cancel
+	g.refresh(ctx)
+	go g.watch(wctx)
+	return g
+}
+
+// Close stops watching and closes the connection.
+func (g *Gateway) Close() {
+	g.stop()
+	<-g.done
+	g.mu.Lock()
+	if g.conn != nil {
+		g.conn.Close()
+		g.conn = nil
+	}
+	g.mu.Unlock()
+}
+
+func (g *Gateway) watch(ctx context.Context) {
+	defer close(g.done)
+	t := time.NewTicker(g.every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			g.refresh(ctx)
+		}
+	}
+}
+
+// refresh fetches the node's stats, dialling it first if needed.
+func (g *Gateway) refresh(ctx context.Context) {
+	rctx, cancel := context.WithTimeout(ctx, g.every+3*time.Second)
+	defer cancel()
+	c, err := g.connection(rctx)
+	if err == nil {
+		var raw json.RawMessage
+		raw, err = c.Stats(rctx)
+		if err == nil {
+			var st NodeStats
+			if err = json.Unmarshal(raw, &st); err == nil {
+				g.mu.Lock()
+				if !g.reachable {
+					g.log.Info("node reachable", "url", g.url, "node_id", st.NodeID)
+				}
+				g.stats, g.reachable, g.lastErr = st, true, nil
+				g.mu.Unlock()
+				return
+			}
+		}
+		g.dropConn(c)
+	}
+	g.mu.Lock()
+	if g.reachable || g.lastErr == nil {
+		g.log.Warn("node unreachable", "url", g.url, "err", err)
+	}
+	g.reachable, g.lastErr = false, err
+	g.mu.Unlock()
+}
+
+func (g *Gateway) connection(ctx context.Context) (*peerproto.Conn, error) {
+	g.mu.Lock()
+	c := g.conn
+	g.mu.Unlock()
+	if c != nil {
+		return c, nil
+	}
+	c, err := peerproto.Dial(ctx, g.url, peerproto.DialOptions{Logger: g.log})
+	if err != nil {
+		return nil, err
+	}
+	g.mu.Lock()
+	g.conn = c
+	g.mu.Unlock()
+	return c, nil
+}
+
+func (g *Gateway) dropConn(c *peerproto.Conn) {
+	g.mu.Lock()
+	if g.conn == c {
+		g.conn = nil
+	}
+	g.mu.Unlock()
+	c.Close()
+}
+
+func (g *Gateway) snapshot() (NodeStats, bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.stats, g.reachable
+}
+
+// Models are the node's models, as of the last refresh (none while unreachable).
+func (g *Gateway) Models() []inference.ModelInfo {
+	st, ok := g.snapshot()
+	if !ok {
+		return nil
+	}
+	return st.Models
+}
+
+// Stats are the node's slots, as of the last refresh.
+func (g *Gateway) Stats() inference.Stats {
+	st, _ := g.snapshot()
+	return st.Slots
+}
+
+// Generate runs req on the node.
+func (g *Gateway) Generate(ctx context.Context, req inference.Request, onToken func(inference.Token) error) (inference.Result, error) {
+	c, err := g.connection(ctx)
+	if err != nil {
+		return inference.Result{}, fmt.Errorf("%w: node %s unreachable: %v", inference.ErrKernelUnavailable, g.url, err)
+	}
+	var onText func(string) error
+	if onToken != nil {
+		onText = func(s string) error { return onToken(inference.Token{Text: s}) }
+	}
+	start := time.Now()
+	resp, err := c.Infer(ctx, toPeerRequest(req, 0), onText)
+	if err != nil {
+		var lost *peerproto.ConnLostError
+		if errors.As(err, &lost) {
+			g.dropConn(c)
+			go g.refresh(context.Background())
+		}
+		return inference.Result{}, fromPeerError(err)
+	}
+	return inference.Result{Text: resp.Output, FinishReason: resp.FinishReason, PromptTokens: resp.Usage.PromptTokens,
+		CompletionTokens: resp.Usage.CompletionTokens, Decode: time.Since(start)}, nil
+}
+
+// NodeID is the node's peer ID.
+func (g *Gateway) NodeID() string {
+	st, _ := g.snapshot()
+	return st.NodeID
+}
+
+// NodeURI is the node's WebSocket address.
+func (g *Gateway) NodeURI() string { return g.url }
+
+// Uptime is the node's uptime.
+func (g *Gateway) Uptime() time.Duration {
+	st, _ := g.snapshot()
+	return time.Duration(st.UptimeSeconds * float64(time.Second))
+}
+
+// Running reports whether the node answers.
+func (g *Gateway) Running() bool { return g.Reachable() }
+
+// Reachable reports whether the last refresh reached the node.
+func (g *Gateway) Reachable() bool {
+	_, ok := g.snapshot()
+	return ok
+}
+
+// KernelPath is unknown from a distance: the kernel runs in the node's process.
+func (g *Gateway) KernelPath() string { return "" }
+
+// Energy is the node's energy report.
+func (g *Gateway) Energy() openai.Energy {
+	st, _ := g.snapshot()
+	return st.Energy
+}
+
+// ConsentStatus is the node's contract and acceptance.
+func (g *Gateway) ConsentStatus() openai.ConsentStatus {
+	st, _ := g.snapshot()
+	return st.Consent
+}
+
+// KernelSettings are the node's threads and duty cycle.
+func (g *Gateway) KernelSettings() (int, float64) {
+	st, _ := g.snapshot()
+	return st.Threads, st.DutyCycle
+}

@@ -1,0 +1,183 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"net"
+	"time"
+
+	"github.com/aria-node/aria/consent"
+	"github.com/aria-node/aria/inference"
+	"github.com/aria-node/aria/openai"
+	"github.com/aria-node/aria/p2p/peerproto"
+)
+
+// peerHandler serves the WebSocket peer protocol for the node.
+type peerHandler struct{ n *Node }
+
+var _ peerproto.Handler = peerHandler{}
+
+// Infer serves a request that arrived over the WebSocket peer protocol. Peers (links
+// that proved their peer ID) and clients from other machines are remote work under
+// the consent contract; a bare client on this machine is the owner.
+func (h peerHandler) Infer(ctx context.Context, r peerproto.InferenceRequest, from peerproto.Origin, onText func(string) error) (peerproto.InferenceResponse, error) {
+	n := h.n
+	req, err := fromPeerRequest(r)
+	if err != nil {
+		return peerproto.InferenceResponse{}, err
+	}
+	if from.PeerID != "" || !loopbackAddr(from.RemoteAddr) {
+		task := consent.Classify(lastUser(req.Messages))
+		if r.TaskType != "" {
+			if task, err = consent.ParseTaskType(r.TaskType); err != nil {
+				return peerproto.InferenceResponse{}, &peerproto.Error{Code: "invalid_request", Message: "task_type: " + err.Error()}
+			}
+		}
+		release, err := n.admission.Admit(task)
+		if err != nil {
+			var ref *consent.Refusal
+			if errors.As(err, &ref) {
+				return peerproto.InferenceResponse{}, &peerproto.Error{Code: "refused", Reason: ref.Code, Message: ref.Message}
+			}
+			return peerproto.InferenceResponse{}, err
+		}
+		n.recordChanged()
+		defer func() { release(); n.recordChanged() }()
+	}
+	var onToken func(inference.Token) error
+	if onText != nil {
+		onToken = func(t inference.Token) error {
+			if t.Text == "" {
+				return nil
+			}
+			return onText(t.Text)
+		}
+	}
+	res, err := n.route(ctx, req, r.Hops, onToken)
+	if err != nil {
+		return peerproto.InferenceResponse{}, toPeerError(err)
+	}
+	return peerproto.InferenceResponse{Output: res.Text, ModelID: req.Model, FinishReason: res.FinishReason, NodeID: n.id.String(),
+		Usage: peerproto.Usage{PromptTokens: res.PromptTokens, CompletionTokens: res.CompletionTokens, TotalTokens: res.PromptTokens + res.CompletionTokens}}, nil
+}
+
+// toPeerError maps engine and routing errors to protocol error codes.
+func toPeerError(err error) error {
+	var pe *peerproto.Error
+	var inv *inference.InvalidError
+	switch {
+	case errors.As(err, &pe):
+		return err
+	case errors.As(err, &inv), errors.Is(err, inference.ErrInvalidRequest), errors.Is(err, inference.ErrContextLength):
+		return &peerproto.Error{Code: "invalid_request", Message: err.Error()}
+	case errors.Is(err, inference.ErrModelNotFound):
+		return &peerproto.Error{Code: "model_not_found", Message: err.Error()}
+	case errors.Is(err, inference.ErrBusy):
+		return &peerproto.Error{Code: "busy", Message: err.Error()}
+	case errors.Is(err, inference.ErrClosed):
+		return &peerproto.Error{Code: "shutting_down", Message: err.Error()}
+	}
+	return &peerproto.Error{Code: "internal", Message: err.Error()}
+}
+
+// fromPeerError maps a peer's protocol error back for the OpenAI API.
+func fromPeerError(err error) error {
+	var pe *peerproto.Error
+	if !errors.As(err, &pe) {
+		return err
+	}
+	switch pe.Code {
+	case "model_not_found":
+		return errors.Join(inference.ErrModelNotFound, err)
+	case "busy":
+		return errors.Join(inference.ErrBusy, err)
+	case "invalid_request":
+		return errors.Join(inference.ErrInvalidRequest, err)
+	case "refused":
+		return openai.Refusal(pe.Reason, pe.Message, 1)
+	}
+	return err
+}
+
+func lastUser(msgs []inference.Message) string {
+	for i := len(msgs) - 1; i >= 0; i-- {
+		if msgs[i].Role == "user" {
+			return msgs[i].Content
+		}
+	}
+	return ""
+}
+
+func loopbackAddr(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		host = addr
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// NodeStats is the node's get_stats answer: what `aria node status` prints and the
+// stand-alone gateway serves.
+type NodeStats struct {
+	NodeID        string                `json:"node_id"`
+	Version       string                `json:"version"`
+	UptimeSeconds float64               `json:"uptime_seconds"`
+	Models        []inference.ModelInfo `json:"models"`
+	Slots         inference.Stats       `json:"slots"`
+	Load          float64               `json:"load"`
+	Accepting     bool                  `json:"accepting"`
+	Consent       openai.ConsentStatus  `json:"consent"`
+	Threads       int                   `json:"threads"`
+	DutyCycle     float64               `json:"duty_cycle"`
+	Peers         int                   `json:"peers"`
+	Addrs         []string              `json:"p2p_addrs"`
+	Energy        openai.Energy         `json:"energy"`
+	Time          time.Time             `json:"time"`
+}
+
+// Stats answers get_stats.
+func (h peerHandler) Stats(ctx context.Context) any { return h.n.NodeStats(ctx) }
+
+// NodeStats gathers the node's state.
+func (n *Node) NodeStats(ctx context.Context) NodeStats {
+	rec := n.Record()
+	st := NodeStats{NodeID: n.id.String(), Version: Version, UptimeSeconds: n.Uptime().Seconds(), Models: n.engine.Models(),
+		Slots: n.engine.Stats(), Load: rec.Load, Accepting: rec.Accepting, Consent: n.ConsentStatus(), Energy: n.Energy(), Time: time.Now().UTC()}
+	st.Threads, st.DutyCycle = n.KernelSettings()
+	if n.host != nil {
+		st.Peers = len(n.host.Peers(ctx))
+		st.Addrs = n.host.Addrs()
+	}
+	return st
+}
+
+// PeerEntry is one line of get_peers.
+type PeerEntry struct {
+	PeerID    string   `json:"peer_id"`
+	Addr      string   `json:"addr"`
+	WSURL     string   `json:"ws_url,omitempty"`
+	Models    []string `json:"models"`
+	Load      float64  `json:"load"`
+	Accepting bool     `json:"accepting"`
+	LatencyMS float64  `json:"latency_ms"`
+}
+
+// Peers answers get_peers: the peers this node is connected to.
+func (h peerHandler) Peers(ctx context.Context) any {
+	n := h.n
+	out := struct {
+		Peers []PeerEntry `json:"peers"`
+	}{Peers: []PeerEntry{}}
+	if n.host == nil {
+		return out
+	}
+	for _, p := range n.host.Peers(ctx) {
+		e := PeerEntry{PeerID: p.ID.String(), Addr: p.Addr, LatencyMS: float64(p.Latency.Microseconds()) / 1000, Models: []string{}}
+		if r := p.Record; r != nil {
+			e.WSURL, e.Models, e.Load, e.Accepting = r.WSURL, r.Models, r.Load, r.Accepting
+		}
+		out.Peers = append(out.Peers, e)
+	}
+	return out
+}

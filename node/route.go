@@ -1,0 +1,268 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/aria-node/aria/energy"
+	"github.com/aria-node/aria/inference"
+	"github.com/aria-node/aria/p2p"
+	"github.com/aria-node/aria/p2p/peerproto"
+)
+
+// MaxHops is how many times a request may be forwarded: a node that receives a
+// request already forwarded MaxHops times runs it itself or refuses it, so requests
+// never loop between peers.
+const MaxHops = 2
+
+// Generate serves an OpenAI API request: on the local engine when it has the model and
+// room, else through the least-loaded peer that provides the model and accepts work.
+func (n *Node) Generate(ctx context.Context, req inference.Request, onToken func(inference.Token) error) (inference.Result, error) {
+	return n.route(ctx, req, 0, onToken)
+}
+
+// route picks where req runs. hops is how many nodes forwarded it already.
+//
+// Local first when this node serves the model and has a free slot (or cannot reach
+// anyone else). Otherwise peers are tried in order of load; a peer that fails before
+// its first token is skipped for the next, one that fails after it ends the request
+// with an error (the client already has part of the answer). When every peer fails,
+// a node that serves the model queues the request locally.
+func (n *Node) route(ctx context.Context, req inference.Request, hops int, onToken func(inference.Token) error) (inference.Result, error) {
+	local := n.servesLocally(req.Model)
+	if local && (n.hasFreeSlot() || n.host == nil || hops >= MaxHops) {
+		return n.generateLocal(ctx, req, onToken)
+	}
+	var peers []p2p.PeerRecord
+	if n.host != nil && hops < MaxHops {
+		peers = n.candidates(ctx, req.Model)
+	}
+	if len(peers) == 0 {
+		if local {
+			return n.generateLocal(ctx, req, onToken)
+		}
+		if hops >= MaxHops && n.host != nil {
+			return inference.Result{}, &peerproto.Error{Code: "hop_limit", Message: fmt.Sprintf("model %q is not served here and the request was already forwarded %d times", req.Model, hops)}
+		}
+		return inference.Result{}, fmt.Errorf("%w: %q is not loaded here and no peer provides it", inference.ErrModelNotFound, req.Model)
+	}
+	var lastErr error
+	for _, p := range peers {
+		res, err := n.forward(ctx, p, req, hops+1, onToken)
+		if err == nil {
+			return res, nil
+		}
+		if ctx.Err() != nil {
+			return res, ctx.Err()
+		}
+		var lost *peerproto.ConnLostError
+		if errors.As(err, &lost) && lost.AfterFirstToken {
+			return res, fmt.Errorf("peer %s failed mid-answer: %w", shortID(p.PeerID), err)
+		}
+		n.log.Info("peer did not serve the request; trying the next", "peer", p.PeerID, "model", req.Model, "err", err)
+		lastErr = err
+	}
+	if local {
+		return n.generateLocal(ctx, req, onToken)
+	}
+	return inference.Result{}, fromPeerError(fmt.Errorf("no peer could serve %q: %w", req.Model, lastErr))
+}
+
+// generateLocal runs a request on the local engine, metering the energy it takes.
+// Every completed inference is recorded in the session and the ledger.
+func (n *Node) generateLocal(ctx context.Context, req inference.Request, onToken func(inference.Token) error) (inference.Result, error) {
+	start := time.Now()
+	x := n.energy.Begin()
+	res, err := n.engine.Generate(ctx, req, onToken)
+	if err != nil {
+		x.End()
+		return res, err
+	}
+	rec := energy.Record{Time: time.Now(), Tokens: res.CompletionTokens, PromptTokens: res.PromptTokens, Model: req.Model,
+		DurationMS: float64(time.Since(start).Microseconds()) / 1000}
+	if _, err := n.energy.Finish(x, rec); err != nil {
+		n.log.Warn("energy accounting", "err", err)
+	}
+	return res, nil
+}
+
+func (n *Node) servesLocally(model string) bool {
+	for _, m := range n.engine.Models() {
+		if m.ID == model {
+			return true
+		}
+	}
+	return false
+}
+
+func (n *Node) hasFreeSlot() bool {
+	st := n.engine.Stats()
+	return st.ActiveSlots < st.TotalSlots
+}
+
+// candidates are the peers that provide model and accept work, least loaded first.
+func (n *Node) candidates(ctx context.Context, model string) []p2p.PeerRecord {
+	lctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	recs, err := n.host.FindProviders(lctx, model, 16)
+	if err != nil {
+		n.log.Debug("provider lookup", "model", model, "err", err)
+	}
+	self := n.id.String()
+	var out []p2p.PeerRecord
+	for _, r := range recs {
+		if r.PeerID == self || !r.Accepting || r.WSURL == "" || !slices.Contains(r.Models, model) {
+			continue
+		}
+		out = append(out, r)
+	}
+	slices.SortStableFunc(out, func(a, b p2p.PeerRecord) int {
+		switch {
+		case a.Load < b.Load:
+			return -1
+		case a.Load > b.Load:
+			return 1
+		}
+		return 0
+	})
+	return out
+}
+
+// forward runs req on peer p over the WebSocket protocol.
+func (n *Node) forward(ctx context.Context, p p2p.PeerRecord, req inference.Request, hops int, onToken func(inference.Token) error) (inference.Result, error) {
+	conn, err := n.links.get(ctx, p.WSURL)
+	if err != nil {
+		return inference.Result{}, err
+	}
+	preq := toPeerRequest(req, hops)
+	var onText func(string) error
+	if onToken != nil {
+		onText = func(s string) error { return onToken(inference.Token{Text: s}) }
+	}
+	start := time.Now()
+	resp, err := conn.Infer(ctx, preq, onText)
+	if err != nil {
+		var lost *peerproto.ConnLostError
+		if errors.As(err, &lost) {
+			n.links.drop(p.WSURL, conn)
+		}
+		return inference.Result{}, err
+	}
+	return inference.Result{Text: resp.Output, FinishReason: resp.FinishReason, PromptTokens: resp.Usage.PromptTokens,
+		CompletionTokens: resp.Usage.CompletionTokens, Decode: time.Since(start)}, nil
+}
+
+// toPeerRequest carries an engine request to a peer.
+func toPeerRequest(req inference.Request, hops int) peerproto.InferenceRequest {
+	out := peerproto.InferenceRequest{ModelID: req.Model, MaxTokens: req.MaxTokens, Stop: req.Stop, Hops: hops, Query: req.Prompt}
+	for _, m := range req.Messages {
+		out.Messages = append(out.Messages, peerproto.Message{Role: m.Role, Content: m.Content})
+	}
+	sp := req.Sampling
+	t, p := float64(sp.Temperature), float64(sp.TopP)
+	out.Temperature, out.TopP = &t, &p
+	if sp.TopK > 0 {
+		k := sp.TopK
+		out.TopK = &k
+	}
+	if !sp.RandomSeed {
+		s := int64(sp.Seed)
+		out.Seed = &s
+	}
+	return out
+}
+
+// fromPeerRequest turns a peer-protocol request into an engine request.
+func fromPeerRequest(r peerproto.InferenceRequest) (inference.Request, error) {
+	req := inference.Request{Model: r.ModelID, MaxTokens: r.MaxTokens, Stop: r.Stop, Sampling: inference.DefaultSampling()}
+	if req.Model == "" {
+		return req, &peerproto.Error{Code: "invalid_request", Message: "model_id is required"}
+	}
+	if req.MaxTokens <= 0 {
+		req.MaxTokens = 100
+	}
+	switch {
+	case len(r.Messages) > 0:
+		for _, m := range r.Messages {
+			req.Messages = append(req.Messages, inference.Message{Role: m.Role, Content: m.Content})
+		}
+	case r.Query != "":
+		// The spec's bare client sends a query: it is one user turn of a chat.
+		req.Messages = []inference.Message{{Role: "user", Content: r.Query}}
+	default:
+		return req, &peerproto.Error{Code: "invalid_request", Message: "query or messages is required"}
+	}
+	if r.Temperature != nil {
+		req.Sampling.Temperature = float32(*r.Temperature)
+	}
+	if r.TopP != nil {
+		req.Sampling.TopP = float32(*r.TopP)
+	}
+	if r.TopK != nil {
+		req.Sampling.TopK = *r.TopK
+	}
+	if r.Seed != nil {
+		req.Sampling.Seed, req.Sampling.RandomSeed = uint64(*r.Seed), false
+	}
+	return req, nil
+}
+
+func shortID(id string) string {
+	if len(id) > 12 {
+		return id[len(id)-8:]
+	}
+	return id
+}
+
+// links keeps one authenticated WebSocket connection per peer, dialled on demand.
+type links struct {
+	mu    sync.Mutex
+	conns map[string]*peerproto.Conn
+	dial  func(ctx context.Context, url string) (*peerproto.Conn, error)
+}
+
+func (l *links) get(ctx context.Context, url string) (*peerproto.Conn, error) {
+	l.mu.Lock()
+	c := l.conns[url]
+	l.mu.Unlock()
+	if c != nil {
+		return c, nil
+	}
+	dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	c, err := l.dial(dctx, url)
+	if err != nil {
+		return nil, fmt.Errorf("connect to peer %s: %w", url, err)
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if old := l.conns[url]; old != nil {
+		c.Close()
+		return old, nil
+	}
+	l.conns[url] = c
+	return c, nil
+}
+
+func (l *links) drop(url string, c *peerproto.Conn) {
+	l.mu.Lock()
+	if l.conns[url] == c {
+		delete(l.conns, url)
+	}
+	l.mu.Unlock()
+	c.Close()
+}
+
+func (l *links) closeAll() {
+	l.mu.Lock()
+	conns := l.conns
+	l.conns = map[string]*peerproto.Conn{}
+	l.mu.Unlock()
+	for _, c := range conns {
+		c.Close()
+	}
+}
