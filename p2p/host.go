@@ -55,6 +55,9 @@ const (
 	// firstRetry is the delay before republishing a record that reached no peer; it doubles up to
 	// Config.Republish, so a lone node does not spin but a node whose peers arrive late is found soon.
 	firstRetry = time.Second
+	// recordRefresh is how long Peers trusts the last lookup of a peer's record (or its absence) before
+	// looking it up again: callers poll Peers, and records change with load and consent.
+	recordRefresh = time.Minute
 	// maxCachedRecords is the cache size above which remember sweeps out expired records; live records stay,
 	// and there is one per peer, so the cache is bounded by the network's size.
 	maxCachedRecords = 1024
@@ -134,7 +137,7 @@ type Host struct {
 	schedule   chan bool   // to the republisher after each publish: did the record reach a peer?
 
 	mu     sync.Mutex
-	cache  map[peer.ID]PeerRecord // verified records of other peers, highest Seq kept
+	cache  map[peer.ID]cacheEntry // what lookups of other peers' records found, for Peers and FindProviders
 	closed bool
 	wg     sync.WaitGroup // background goroutines: republisher, mDNS dials, cache fills
 
@@ -216,7 +219,7 @@ func New(ctx context.Context, cfg Config) (*Host, error) {
 		cancel:     cancel,
 		schedule:   make(chan bool, 1),
 		publishing: make(chan struct{}, 1),
-		cache:      make(map[peer.ID]PeerRecord),
+		cache:      make(map[peer.ID]cacheEntry),
 	}
 
 	h.dialBootstrap(ctx, bootstrap)
@@ -308,9 +311,10 @@ func (h *Host) Connect(ctx context.Context, addr string) error {
 
 // Publish signs r as this host's record and stores it in the DHT, then provides every model in r.Models.
 // It fills PeerID, Addrs and Expires (now + RecordTTL) and assigns Seq: r.Seq when it exceeds the last
-// published Seq, else the larger of last+1 and the current Unix time in milliseconds when r.Seq is 0, else
-// last+1. A time-based default keeps a restarted node's records newer than those it left in the network
-// (milliseconds, not nanoseconds, so the number survives JSON readers that use float64).
+// Seq, else the larger of last+1 and the current Unix time in milliseconds when r.Seq is 0, else last+1.
+// "Last" is the higher of the Seq this host last published and the Seq the DHT holds for its key, so a
+// restarted node whose counter starts again at 1 still replaces the record of its previous run. (The time
+// is in milliseconds so that JSON readers using float64 keep the number exact.)
 // The record is republished every Config.Republish until Close. With no DHT peer yet, the record stays in
 // the local store, Publish returns nil and the republisher retries soon.
 func (h *Host) Publish(ctx context.Context, r PeerRecord) error {
@@ -323,9 +327,12 @@ func (h *Host) Publish(ctx context.Context, r PeerRecord) error {
 	case <-ctx.Done():
 		return fmt.Errorf("publish: %w", ctx.Err())
 	}
-	var last uint64
+	// The network may hold a record of this key with a higher Seq than this process knows, left by the
+	// key's previous run; it would win every lookup until it expired. One lookup per publish rules that out
+	// (a put costs one lookup per model anyway).
+	last := h.networkSeq(ctx)
 	if h.last != nil {
-		last = h.last.Seq
+		last = max(last, h.last.Seq)
 	}
 	switch {
 	case r.Seq > last:
@@ -375,6 +382,19 @@ func (h *Host) publishLocked(ctx context.Context, r PeerRecord) error {
 	h.reschedule(reached)
 	h.log.Debug("published peer record", "seq", r.Seq, "models", r.Models, "reached_peers", reached)
 	return nil
+}
+
+// networkSeq is the Seq of this host's record as the DHT has it now, 0 if none is found.
+func (h *Host) networkSeq(ctx context.Context) uint64 {
+	data, err := h.dht.GetValue(ctx, PeerRecordKey(h.ID()))
+	if err != nil {
+		return 0
+	}
+	r, err := validateRecord(PeerRecordKey(h.ID()), data)
+	if err != nil {
+		return 0
+	}
+	return r.Seq
 }
 
 // nextSeq saturates instead of wrapping to 0, which every validator would rank below the current record.
@@ -435,7 +455,7 @@ func (h *Host) republish() {
 	ctx, cancel := context.WithTimeout(h.ctx, republishTimeout)
 	defer cancel()
 	r := *h.last
-	r.Seq = nextSeq(r.Seq)
+	r.Seq = nextSeq(max(r.Seq, h.networkSeq(ctx)))
 	if err := h.publishLocked(ctx, r); err != nil && h.ctx.Err() == nil {
 		h.log.Warn("republish peer record", "err", err)
 	}
@@ -455,32 +475,65 @@ func (h *Host) Lookup(ctx context.Context, id peer.ID) (PeerRecord, error) {
 	return r, nil
 }
 
+// cacheEntry is the outcome of the last lookup of a peer's record: the record (found), or a miss.
+type cacheEntry struct {
+	rec     PeerRecord
+	found   bool
+	fetched time.Time
+}
+
+// remember caches r, unless a record with a higher Seq is cached already (a lookup can reach only peers
+// holding an older copy); either way the entry counts as fresh.
 func (h *Host) remember(id peer.ID, r PeerRecord) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if old, ok := h.cache[id]; !ok || r.Seq >= old.Seq {
-		h.cache[id] = r
+	e := h.cache[id]
+	if !e.found || r.Seq >= e.rec.Seq {
+		e.rec, e.found = r, true
 	}
-	if len(h.cache) > maxCachedRecords {
-		now := time.Now()
-		for id, r := range h.cache {
-			if !now.Before(r.Expires) {
-				delete(h.cache, id)
-			}
+	e.fetched = time.Now()
+	h.cache[id] = e
+	h.sweepLocked()
+}
+
+// rememberMiss notes that id's record could not be found, so Peers does not look it up again at once; a
+// cached record that is still valid is kept.
+func (h *Host) rememberMiss(id peer.ID) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	e := h.cache[id]
+	e.fetched = time.Now()
+	h.cache[id] = e
+	h.sweepLocked()
+}
+
+func (h *Host) sweepLocked() {
+	if len(h.cache) <= maxCachedRecords {
+		return
+	}
+	now := time.Now()
+	for id, e := range h.cache {
+		if now.Sub(e.fetched) > recordRefresh && (!e.found || !now.Before(e.rec.Expires)) {
+			delete(h.cache, id)
 		}
 	}
 }
 
-// cached returns id's cached record if it has not expired.
-func (h *Host) cached(id peer.ID) (PeerRecord, bool) {
+// cached returns id's cached record if there is one and it has not expired, and whether the last lookup
+// of id (found or not) is recent enough to skip another.
+func (h *Host) cached(id peer.ID) (r PeerRecord, ok, fresh bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	r, ok := h.cache[id]
-	if ok && !time.Now().Before(r.Expires) {
-		delete(h.cache, id)
-		return PeerRecord{}, false
+	e, have := h.cache[id]
+	if !have {
+		return PeerRecord{}, false, false
 	}
-	return r, ok
+	now := time.Now()
+	fresh = now.Sub(e.fetched) < recordRefresh
+	if e.found && now.Before(e.rec.Expires) {
+		return e.rec, true, fresh
+	}
+	return PeerRecord{}, false, fresh
 }
 
 // FindProviders returns up to limit records (limit <= 0: no limit) of other peers that serve model: the DHT's
@@ -555,7 +608,7 @@ feed:
 		if seen[id] || full() {
 			continue
 		}
-		if r, ok := h.cached(id); ok && r.Serves(model) {
+		if r, ok, _ := h.cached(id); ok && r.Serves(model) {
 			seen[id] = true
 			found = append(found, r)
 		}
@@ -570,7 +623,8 @@ feed:
 	return found, nil
 }
 
-// Peers lists the connected peers with their records (cached, else looked up within ctx) and latency.
+// Peers lists the connected peers with their records and latency. A peer's record is looked up again (within
+// ctx) when the last lookup, found or not, is older than a minute; otherwise the cached one is used.
 func (h *Host) Peers(ctx context.Context) []PeerInfo {
 	ids := h.host.Network().Peers()
 	out := make([]PeerInfo, len(ids))
@@ -581,11 +635,12 @@ func (h *Host) Peers(ctx context.Context) []PeerInfo {
 		if conns := h.host.Network().ConnsToPeer(id); len(conns) > 0 {
 			out[i].Addr = conns[0].RemoteMultiaddr().String()
 		}
-		if r, ok := h.cached(id); ok {
+		r, ok, fresh := h.cached(id)
+		if ok {
 			out[i].Record = &r
 		}
 		out[i].Latency = h.host.Peerstore().LatencyEWMA(id)
-		if out[i].Record != nil && out[i].Latency > 0 {
+		if fresh && out[i].Latency > 0 {
 			continue
 		}
 		wg.Go(func() {
@@ -595,9 +650,11 @@ func (h *Host) Peers(ctx context.Context) []PeerInfo {
 			case <-ctx.Done():
 				return
 			}
-			if out[i].Record == nil {
+			if !fresh {
 				if r, err := h.Lookup(ctx, id); err == nil {
 					out[i].Record = &r
+				} else if ctx.Err() == nil {
+					h.rememberMiss(id)
 				}
 			}
 			if out[i].Latency == 0 {

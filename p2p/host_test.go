@@ -266,6 +266,61 @@ func TestPeers(t *testing.T) {
 			t.Fatalf("peer %s has no latency", p.ID)
 		}
 	}
+
+	// A changed record shows once the cached lookup is older than recordRefresh (aged here by hand).
+	b := hosts[1]
+	if err := b.Publish(ctx, PeerRecord{WSURL: "ws://changed", Models: []string{"m"}}); err != nil {
+		t.Fatal(err)
+	}
+	if p := peerInfo(hosts[0].Peers(ctx), b.ID()); p.Record == nil || p.Record.WSURL == "ws://changed" {
+		t.Fatalf("fresh cache entry was not used: %+v", p.Record)
+	}
+	hosts[0].mu.Lock()
+	e := hosts[0].cache[b.ID()]
+	e.fetched = e.fetched.Add(-2 * recordRefresh)
+	hosts[0].cache[b.ID()] = e
+	hosts[0].mu.Unlock()
+	if p := peerInfo(hosts[0].Peers(ctx), b.ID()); p.Record == nil || p.Record.WSURL != "ws://changed" {
+		t.Fatalf("stale cache entry was not refreshed: %+v", p.Record)
+	}
+}
+
+func peerInfo(peers []PeerInfo, id peer.ID) PeerInfo {
+	for _, p := range peers {
+		if p.ID == id {
+			return p
+		}
+	}
+	return PeerInfo{}
+}
+
+// A node restarted with the same key and a counter that starts again at 1 must still replace the record it
+// left in the DHT, or lookups would return the old one until it expired.
+func TestRestartedNodeReplacesItsRecord(t *testing.T) {
+	t.Parallel()
+	ctx := testContext(t)
+	hosts := newNetwork(t, ctx, 3)
+	key := newKey(t)
+	start := func() *Host {
+		h := newTestHost(t, ctx, func(c *Config) { c.Key = key; c.Bootstrap = hosts[0].Addrs() })
+		waitFor(t, ctx, "routing table", func() bool { return h.dht.RoutingTable().Size() > 0 })
+		return h
+	}
+	first := start()
+	if err := first.Publish(ctx, PeerRecord{WSURL: "ws://first-run", Models: []string{"m"}, Seq: 50}); err != nil {
+		t.Fatal(err)
+	}
+	if err := first.Close(); err != nil {
+		t.Fatal(err)
+	}
+	second := start()
+	if err := second.Publish(ctx, PeerRecord{WSURL: "ws://second-run", Models: []string{"m"}, Seq: 1}); err != nil {
+		t.Fatal(err)
+	}
+	r, err := hosts[2].Lookup(ctx, second.ID())
+	if err != nil || r.WSURL != "ws://second-run" || r.Seq != 51 {
+		t.Fatalf("record after restart: %+v, %v; want the second run's, seq 51", r, err)
+	}
 }
 
 func TestConfigAndLifecycle(t *testing.T) {
