@@ -22,8 +22,14 @@ import (
 // as an httptest server.
 func netNode(t *testing.T, models []string, bootstrap ...string) *Node {
 	t.Helper()
+	return netNodeTB(t, models, 1, bootstrap...)
+}
+
+func netNodeTB(t testing.TB, models []string, threads int, bootstrap ...string) *Node {
+	t.Helper()
 	return startTestNode(t, t.TempDir(), func(c *Config) {
 		c.Models = models
+		c.Engine.Threads = threads
 		c.Peers = PeerConfig{Host: "127.0.0.1", RandomPort: true, ListenP2P: []string{"/ip4/127.0.0.1/tcp/0"},
 			Bootstrap: bootstrap, NoMDNS: true, Publish: 100 * time.Millisecond}
 	})

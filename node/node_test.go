@@ -15,7 +15,7 @@ import (
 
 // startTestNode starts a real node on dir serving the tiny synthetic model, without
 // the HTTP API, and stops it when the test ends (unless the test already did).
-func startTestNode(t *testing.T, dir string, mod func(*Config)) *Node {
+func startTestNode(t testing.TB, dir string, mod func(*Config)) *Node {
 	t.Helper()
 	cfg := Config{
 		DataDir: dir, APIPort: -1, Progress: io.Discard,
@@ -41,7 +41,7 @@ func startTestNode(t *testing.T, dir string, mod func(*Config)) *Node {
 // fullCPU is the default contract with the whole CPU: tests run as the owner.
 var fullCPU = func() consent.Contract { c := consent.Default(); c.CPUPercent = 100; return c }()
 
-func stopTestNode(t *testing.T, n *Node) {
+func stopTestNode(t testing.TB, n *Node) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if !n.Running() {

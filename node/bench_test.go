@@ -1,0 +1,80 @@
+package node
+
+import (
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/aria-node/aria/inference"
+)
+
+// BenchmarkPeerHop measures, in one run on the same model, a request served by a
+// peer one hop away against the same request served locally: time to first token and
+// decode speed. It uses the 700m fixture when `make fixtures` made it, else tiny.
+//
+//	eval "$(make -s env)"; go test -run '^$' -bench PeerHop -benchtime 1x ./node/
+func BenchmarkPeerHop(b *testing.B) {
+	model := []string{DefaultModel}
+	if p, _ := filepath.Abs("../testdata/models/700m-tq2_0.gguf"); fileExists(p) {
+		model = []string{p}
+	}
+	server := netNodeTB(b, model, 2)
+	client := netNodeTB(b, []string{NoModel}, 2, server.host.Addrs()[0])
+	id := server.Models()[0].ID
+	deadline := time.Now().Add(20 * time.Second)
+	for len(client.candidates(b.Context(), id)) == 0 && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	const tokens, reps = 64, 5
+	run := func(n *Node) (ttft, decode time.Duration) {
+		sp := inference.DefaultSampling()
+		sp.Temperature = 0
+		start := time.Now()
+		var first time.Time
+		var count int
+		_, err := n.Generate(b.Context(), inference.Request{Model: id, Prompt: "The benchmark of a peer hop", MaxTokens: tokens, Sampling: sp},
+			func(tok inference.Token) error {
+				if count == 0 {
+					first = time.Now()
+				}
+				count++
+				return nil
+			})
+		if err != nil {
+			b.Fatal(err)
+		}
+		return first.Sub(start), time.Since(first) / time.Duration(max(count-1, 1))
+	}
+	run(server) // warm both paths
+	run(client)
+	var ttftL, ttftP, decL, decP []float64
+	for b.Loop() {
+		for range reps {
+			tl, dl := run(server)
+			tp, dp := run(client)
+			ttftL, decL = append(ttftL, ms(tl)), append(decL, ms(dl))
+			ttftP, decP = append(ttftP, ms(tp)), append(decP, ms(dp))
+		}
+	}
+	b.ReportMetric(median(ttftL), "local-ttft-ms")
+	b.ReportMetric(median(ttftP), "peer-ttft-ms")
+	b.ReportMetric(median(ttftP)-median(ttftL), "added-ttft-ms")
+	b.ReportMetric(1000/median(decL), "local-tok/s")
+	b.ReportMetric(1000/median(decP), "peer-tok/s")
+	b.ReportMetric(median(decL)/median(decP), "peer/local")
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+func median(v []float64) float64 {
+	s := slices.Clone(v)
+	slices.Sort(s)
+	return s[len(s)/2]
+}
+
+func fileExists(p string) bool {
+	st, err := os.Stat(p)
+	return err == nil && !st.IsDir()
+}
