@@ -58,8 +58,8 @@ const (
 	// recordRefresh is how long Peers trusts the last lookup of a peer's record (or its absence) before
 	// looking it up again: callers poll Peers, and records change with load and consent.
 	recordRefresh = time.Minute
-	// maxCachedRecords is the cache size above which remember sweeps out expired records; live records stay,
-	// and there is one per peer, so the cache is bounded by the network's size.
+	// maxCachedRecords is the cache size above which stale misses and expired records are swept out; live
+	// records stay, one per peer, so the cache is bounded by the number of peers with a valid record.
 	maxCachedRecords = 1024
 	// lookupWorkers bounds the concurrent record lookups of FindProviders and Peers.
 	lookupWorkers = 8
