@@ -1,9 +1,11 @@
 package node
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"testing"
 	"time"
 
@@ -20,21 +22,29 @@ func BenchmarkPeerHop(b *testing.B) {
 	if p, _ := filepath.Abs("../testdata/models/700m-tq2_0.gguf"); fileExists(p) {
 		model = []string{p}
 	}
-	server := netNodeTB(b, model, 2)
-	client := netNodeTB(b, []string{NoModel}, 2, server.host.Addrs()[0])
+	// Both nodes share this machine's cores; ARIA_BENCH_THREADS=1 leaves one core to
+	// the relay, as a peer on another machine would have.
+	threads := 2
+	if v, err := strconv.Atoi(os.Getenv("ARIA_BENCH_THREADS")); err == nil && v > 0 {
+		threads = v
+	}
+	server := netNodeTB(b, model, threads)
+	client := netNodeTB(b, []string{NoModel}, 1, server.host.Addrs()[0])
 	id := server.Models()[0].ID
 	deadline := time.Now().Add(20 * time.Second)
 	for len(client.candidates(b.Context(), id)) == 0 && time.Now().Before(deadline) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	const tokens, reps = 64, 5
+	calls := 0
 	run := func(n *Node) (ttft, decode time.Duration) {
+		calls++
 		sp := inference.DefaultSampling()
 		sp.Temperature = 0
 		start := time.Now()
 		var first time.Time
 		var count int
-		_, err := n.Generate(b.Context(), inference.Request{Model: id, Prompt: "The benchmark of a peer hop", MaxTokens: tokens, Sampling: sp},
+		_, err := n.Generate(b.Context(), inference.Request{Model: id, Prompt: fmt.Sprintf("The benchmark of a peer hop, call %d:", calls), MaxTokens: tokens, Sampling: sp},
 			func(tok inference.Token) error {
 				if count == 0 {
 					first = time.Now()

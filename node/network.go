@@ -33,6 +33,7 @@ type PeerConfig struct {
 // the node's record published.
 func (n *Node) startNetwork(ctx context.Context, key crypto.PrivKey) error {
 	pc := n.cfg.Peers
+	n.bgCtx, n.bgStop = context.WithCancel(context.Background())
 	n.links = &links{conns: map[string]*peerproto.Conn{}, dial: func(ctx context.Context, url string) (*peerproto.Conn, error) {
 		return peerproto.Dial(ctx, url, peerproto.DialOptions{Key: key, Logger: n.log})
 	}}
@@ -149,6 +150,10 @@ func (n *Node) stopNetwork(ctx context.Context) error {
 	if n.stopPublish != nil {
 		n.stopPublish()
 		<-n.publishDone
+	}
+	if n.bgStop != nil {
+		n.bgStop()
+		n.bg.Wait()
 	}
 	if n.ws != nil {
 		if err := n.ws.Shutdown(ctx); err != nil {

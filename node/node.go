@@ -100,6 +100,11 @@ type Node struct {
 	publishDone chan struct{}
 	remoteMu    sync.Mutex
 	remote      []inference.ModelInfo
+	provMu      sync.Mutex
+	provCache   map[string]providerEntry
+	bgCtx       context.Context // background work of the peer network (provider refreshes)
+	bgStop      context.CancelFunc
+	bg          sync.WaitGroup
 
 	api     *openai.Server
 	apiLn   net.Listener

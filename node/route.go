@@ -61,9 +61,11 @@ func (n *Node) route(ctx context.Context, req inference.Request, hops int, onTok
 		}
 		var lost *peerproto.ConnLostError
 		if errors.As(err, &lost) && lost.AfterFirstToken {
+			n.forgetProviders(req.Model)
 			return res, fmt.Errorf("peer %s failed mid-answer: %w", shortID(p.PeerID), err)
 		}
 		n.log.Info("peer did not serve the request; trying the next", "peer", p.PeerID, "model", req.Model, "err", err)
+		n.forgetProviders(req.Model)
 		lastErr = err
 	}
 	if local {
@@ -104,14 +106,68 @@ func (n *Node) hasFreeSlot() bool {
 	return st.ActiveSlots < st.TotalSlots
 }
 
-// candidates are the peers that provide model and accept work, least loaded first.
-func (n *Node) candidates(ctx context.Context, model string) []p2p.PeerRecord {
+// providerTTL is how long a provider lookup is reused: a DHT walk costs tens to
+// hundreds of milliseconds, which a request must not pay every time.
+const providerTTL = 5 * time.Second
+
+type providerEntry struct {
+	recs       []p2p.PeerRecord
+	at         time.Time
+	refreshing bool
+}
+
+// providers returns the providers of model. A cached lookup is answered at once;
+// when it is older than providerTTL it is refreshed in the background for the next
+// request (stale-while-revalidate), so no request waits on the DHT after the first.
+func (n *Node) providers(ctx context.Context, model string) []p2p.PeerRecord {
+	n.provMu.Lock()
+	e, ok := n.provCache[model]
+	refresh := ok && time.Since(e.at) >= providerTTL && !e.refreshing
+	if refresh {
+		e.refreshing = true
+		n.provCache[model] = e
+	}
+	n.provMu.Unlock()
+	if ok && len(e.recs) > 0 {
+		if refresh {
+			n.bg.Add(1)
+			go func() {
+				defer n.bg.Done()
+				n.lookupProviders(n.bgCtx, model)
+			}()
+		}
+		return e.recs
+	}
+	return n.lookupProviders(ctx, model)
+}
+
+// lookupProviders asks the DHT and caches the answer.
+func (n *Node) lookupProviders(ctx context.Context, model string) []p2p.PeerRecord {
 	lctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
 	recs, err := n.host.FindProviders(lctx, model, 16)
 	if err != nil {
 		n.log.Debug("provider lookup", "model", model, "err", err)
 	}
+	n.provMu.Lock()
+	if n.provCache == nil {
+		n.provCache = map[string]providerEntry{}
+	}
+	n.provCache[model] = providerEntry{recs: recs, at: time.Now()}
+	n.provMu.Unlock()
+	return recs
+}
+
+// forgetProviders drops the cached lookup of model (a provider failed).
+func (n *Node) forgetProviders(model string) {
+	n.provMu.Lock()
+	delete(n.provCache, model)
+	n.provMu.Unlock()
+}
+
+// candidates are the peers that provide model and accept work, least loaded first.
+func (n *Node) candidates(ctx context.Context, model string) []p2p.PeerRecord {
+	recs := n.providers(ctx, model)
 	self := n.id.String()
 	var out []p2p.PeerRecord
 	for _, r := range recs {
@@ -158,7 +214,7 @@ func (n *Node) forward(ctx context.Context, p p2p.PeerRecord, req inference.Requ
 
 // toPeerRequest carries an engine request to a peer.
 func toPeerRequest(req inference.Request, hops int) peerproto.InferenceRequest {
-	out := peerproto.InferenceRequest{ModelID: req.Model, MaxTokens: req.MaxTokens, Stop: req.Stop, Hops: hops, Query: req.Prompt}
+	out := peerproto.InferenceRequest{ModelID: req.Model, MaxTokens: req.MaxTokens, Stop: req.Stop, Hops: hops, Prompt: req.Prompt}
 	for _, m := range req.Messages {
 		out.Messages = append(out.Messages, peerproto.Message{Role: m.Role, Content: m.Content})
 	}
@@ -193,8 +249,10 @@ func fromPeerRequest(r peerproto.InferenceRequest) (inference.Request, error) {
 	case r.Query != "":
 		// The spec's bare client sends a query: it is one user turn of a chat.
 		req.Messages = []inference.Message{{Role: "user", Content: r.Query}}
+	case r.Prompt != "":
+		req.Prompt = r.Prompt
 	default:
-		return req, &peerproto.Error{Code: "invalid_request", Message: "query or messages is required"}
+		return req, &peerproto.Error{Code: "invalid_request", Message: "query, prompt or messages is required"}
 	}
 	if r.Temperature != nil {
 		req.Sampling.Temperature = float32(*r.Temperature)

@@ -181,7 +181,10 @@ type Message struct {
 // InferenceRequest is the data of an inference_request. Messages, when present,
 // take precedence over Query (the bare form the spec's JS client sends).
 type InferenceRequest struct {
-	Query       string    `json:"query,omitempty"`
+	Query string `json:"query,omitempty"` // one user turn (the spec's bare form)
+	// Prompt is raw text completed as is, without the chat template (a forwarded
+	// completion request); Messages and Query take precedence.
+	Prompt      string    `json:"prompt,omitempty"`
 	Messages    []Message `json:"messages,omitempty"`
 	ModelID     string    `json:"model_id,omitempty"`
 	MaxTokens   int       `json:"max_tokens,omitempty"`
@@ -200,8 +203,8 @@ type InferenceRequest struct {
 // validate checks the protocol-level shape; semantics (model, sampling ranges,
 // hop limit) are the Handler's.
 func (r InferenceRequest) validate() error {
-	if len(r.Messages) == 0 && r.Query == "" {
-		return errors.New("query or messages required")
+	if len(r.Messages) == 0 && r.Query == "" && r.Prompt == "" {
+		return errors.New("query, prompt or messages required")
 	}
 	for i, m := range r.Messages {
 		if m.Role == "" {
