@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"math"
+	"net"
 	"sync"
 	"time"
 )
@@ -170,3 +171,36 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 		return ctx.Err()
 	}
 }
+
+// Listener returns ln whose connections are limited by l in both directions: the
+// node's peer traffic under max_bandwidth_mbps. All connections share the one budget.
+// ctx bounds every wait (the server's lifetime).
+func (l *Limiter) Listener(ctx context.Context, ln net.Listener) net.Listener {
+	if l == nil {
+		return ln
+	}
+	return &limitedListener{Listener: ln, ctx: ctx, l: l}
+}
+
+type limitedListener struct {
+	net.Listener
+	ctx context.Context
+	l   *Limiter
+}
+
+func (ll *limitedListener) Accept() (net.Conn, error) {
+	c, err := ll.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return &limitedConn{Conn: c, r: ll.l.Reader(ll.ctx, c), w: ll.l.Writer(ll.ctx, c)}, nil
+}
+
+type limitedConn struct {
+	net.Conn
+	r io.Reader
+	w io.Writer
+}
+
+func (c *limitedConn) Read(p []byte) (int, error)  { return c.r.Read(p) }
+func (c *limitedConn) Write(p []byte) (int, error) { return c.w.Write(p) }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"math"
+	"net"
 	"sync"
 	"testing"
 	"time"
@@ -236,4 +237,41 @@ func TestLimiterConcurrent(t *testing.T) {
 		})
 	}
 	wg.Wait()
+}
+
+// The listener's connections draw on the limiter in both directions.
+func TestLimiterListenerCountsBothDirections(t *testing.T) {
+	now := time.Unix(0, 0)
+	var slept time.Duration
+	l := newLimiter(8, func() time.Time { return now.Add(slept) }, func(ctx context.Context, d time.Duration) error { slept += d; return nil })
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lln := l.Listener(t.Context(), ln)
+	defer lln.Close()
+	go func() {
+		c, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		c.Write(make([]byte, 3<<20))
+		io.Copy(io.Discard, c)
+	}()
+	c, err := lln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := io.ReadFull(c, make([]byte, 3<<20)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Write(make([]byte, 1<<20)); err != nil {
+		t.Fatal(err)
+	}
+	// 4 MiB at 8 Mbit/s (1 MB/s) needs about 4 s of waiting beyond the first burst.
+	if slept < 3*time.Second {
+		t.Fatalf("4 MiB through an 8 Mbit/s limiter waited only %v", slept)
+	}
 }

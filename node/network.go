@@ -11,6 +11,7 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/crypto"
 
+	"github.com/aria-node/aria/consent"
 	"github.com/aria-node/aria/inference"
 	"github.com/aria-node/aria/p2p"
 	"github.com/aria-node/aria/p2p/peerproto"
@@ -24,19 +25,15 @@ type PeerConfig struct {
 	ListenP2P     []string // libp2p listen multiaddrs; default TCP and QUIC on all interfaces, random ports
 	Bootstrap     []string // multiaddrs of peers to join the network through
 	NoMDNS        bool
-	MDNSService   string        // default "aria"
+	MDNSService   string        // default p2p.DefaultMDNSService
 	Publish       time.Duration // how often the record is checked for changes; default 2s
 	RandomPort    bool          // bind the WebSocket server to a free port instead of Config.Port (tests)
 }
 
-// startNetwork brings up the WebSocket peer protocol and the libp2p host, and keeps
-// the node's record published.
-func (n *Node) startNetwork(ctx context.Context, key crypto.PrivKey) error {
+// bindPeerPort binds the WebSocket peer protocol's port, early, so a port in use is an
+// error before minutes of model loading.
+func (n *Node) bindPeerPort() error {
 	pc := n.cfg.Peers
-	n.bgCtx, n.bgStop = context.WithCancel(context.Background())
-	n.links = &links{conns: map[string]*peerproto.Conn{}, dial: func(ctx context.Context, url string) (*peerproto.Conn, error) {
-		return peerproto.Dial(ctx, url, peerproto.DialOptions{Key: key, Logger: n.log})
-	}}
 	if pc.Disabled {
 		return nil
 	}
@@ -53,6 +50,25 @@ func (n *Node) startNetwork(ctx context.Context, key crypto.PrivKey) error {
 		return fmt.Errorf("peer protocol: %w", err)
 	}
 	n.wsLn = ln
+	return nil
+}
+
+// startNetwork brings up the WebSocket peer protocol and the libp2p host, and keeps
+// the node's record published.
+func (n *Node) startNetwork(ctx context.Context, key crypto.PrivKey) error {
+	pc := n.cfg.Peers
+	n.bgCtx, n.bgStop = context.WithCancel(context.Background())
+	n.links = &links{conns: map[string]*peerproto.Conn{}, dial: func(ctx context.Context, url, peerID string) (*peerproto.Conn, error) {
+		return peerproto.Dial(ctx, url, peerproto.DialOptions{Key: key, ExpectPeer: peerID, Logger: n.log})
+	}}
+	if pc.Disabled {
+		return nil
+	}
+	ln := n.wsLn
+	if lim := consent.NewLimiter(n.cfg.Consent.MaxBandwidthMbps); lim != nil {
+		// max_bandwidth_mbps: every peer-protocol connection draws on one budget.
+		ln = lim.Listener(n.bgCtx, ln)
+	}
 	n.ws = peerproto.NewServer(peerproto.ServerConfig{Handler: peerHandler{n}, Key: key, Version: Version, Logger: n.log})
 	n.wsDone = make(chan error, 1)
 	go func() { n.wsDone <- n.ws.Serve(ln) }()
@@ -114,10 +130,18 @@ func (n *Node) refreshRemoteModels(ctx context.Context) {
 	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	for _, p := range n.host.Peers(pctx) {
-		if p.Record == nil || !p.Record.Accepting {
+		rec := p.Record
+		if rec == nil {
+			// Peers remembers failed lookups for a while; a peer that has published
+			// since must not stay invisible that long.
+			if r, err := n.host.Lookup(pctx, p.ID); err == nil {
+				rec = &r
+			}
+		}
+		if rec == nil || !rec.Accepting {
 			continue
 		}
-		for _, m := range p.Record.Models {
+		for _, m := range rec.Models {
 			if !local[m] && !seen[m] {
 				seen[m] = true
 				remote = append(remote, inference.ModelInfo{ID: m})
@@ -151,9 +175,8 @@ func (n *Node) stopNetwork(ctx context.Context) error {
 		n.stopPublish()
 		<-n.publishDone
 	}
-	if n.bgStop != nil {
-		n.bgStop()
-		n.bg.Wait()
+	if n.ws == nil && n.wsLn != nil {
+		n.wsLn.Close() // bound, never served
 	}
 	if n.ws != nil {
 		if err := n.ws.Shutdown(ctx); err != nil {
@@ -162,6 +185,11 @@ func (n *Node) stopNetwork(ctx context.Context) error {
 		if err := <-n.wsDone; err != nil && !errors.Is(err, http.ErrServerClosed) && !errors.Is(err, net.ErrClosed) {
 			errs = append(errs, err)
 		}
+	}
+	// After the drain: rate-limited connections wait on this context.
+	if n.bgStop != nil {
+		n.bgStop()
+		n.bg.Wait()
 	}
 	if n.links != nil {
 		n.links.closeAll()

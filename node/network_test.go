@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -35,11 +36,11 @@ func netNodeTB(t testing.TB, models []string, threads int, bootstrap ...string) 
 	})
 }
 
-// waitRoute waits until n finds a provider of model among its peers.
+// waitRoute waits until n lists model as served by a peer and finds its provider.
 func waitRoute(t *testing.T, n *Node, model string) {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
-	for len(n.candidates(t.Context(), model)) == 0 {
+	for len(n.candidates(t.Context(), model)) == 0 || !slices.ContainsFunc(n.RemoteModels(), func(m inference.ModelInfo) bool { return m.ID == model }) {
 		if time.Now().After(deadline) {
 			t.Fatalf("no provider of %s found within 20 s", model)
 		}
@@ -242,7 +243,7 @@ func TestSpecJSClientAndStats(t *testing.T) {
 func waitProviders(t *testing.T, n *Node, model string, want int) {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
-	for len(n.candidates(t.Context(), model)) < want {
+	for len(n.candidates(t.Context(), model)) < want || !slices.ContainsFunc(n.RemoteModels(), func(m inference.ModelInfo) bool { return m.ID == model }) {
 		if time.Now().After(deadline) {
 			t.Fatalf("fewer than %d providers of %s found within 20 s", want, model)
 		}

@@ -187,6 +187,11 @@ func (n *Node) Start(ctx context.Context) error {
 		}
 		n.apiLn = ln
 	}
+	if err := n.bindPeerPort(); err != nil {
+		n.apiLnClose()
+		n.closeState()
+		return err
+	}
 	n.engine = inference.NewLocal(n.cfg.Engine)
 	for _, spec := range n.cfg.Models {
 		if spec == NoModel {
@@ -199,6 +204,7 @@ func (n *Node) Start(ctx context.Context) error {
 		if err != nil {
 			if ctx.Err() != nil {
 				n.apiLnClose()
+				n.stopNetwork(context.Background())
 				n.engine.Close()
 				n.closeState()
 				return ctx.Err()
@@ -214,6 +220,7 @@ func (n *Node) Start(ctx context.Context) error {
 	}
 	if err := n.startIntentions(); err != nil {
 		n.apiLnClose()
+		n.stopNetwork(context.Background())
 		n.engine.Close()
 		n.closeState()
 		return err

@@ -190,7 +190,7 @@ func (n *Node) candidates(ctx context.Context, model string) []p2p.PeerRecord {
 
 // forward runs req on peer p over the WebSocket protocol.
 func (n *Node) forward(ctx context.Context, p p2p.PeerRecord, req inference.Request, hops int, onToken func(inference.Token) error) (inference.Result, error) {
-	conn, err := n.links.get(ctx, p.WSURL)
+	conn, err := n.links.get(ctx, p.WSURL, p.PeerID)
 	if err != nil {
 		return inference.Result{}, err
 	}
@@ -280,10 +280,12 @@ func shortID(id string) string {
 type links struct {
 	mu    sync.Mutex
 	conns map[string]*peerproto.Conn
-	dial  func(ctx context.Context, url string) (*peerproto.Conn, error)
+	dial  func(ctx context.Context, url, peerID string) (*peerproto.Conn, error)
 }
 
-func (l *links) get(ctx context.Context, url string) (*peerproto.Conn, error) {
+// get returns the link to the peer peerID at url, dialling it if needed. The dial
+// fails unless the server proves it is peerID.
+func (l *links) get(ctx context.Context, url, peerID string) (*peerproto.Conn, error) {
 	l.mu.Lock()
 	c := l.conns[url]
 	l.mu.Unlock()
@@ -292,7 +294,7 @@ func (l *links) get(ctx context.Context, url string) (*peerproto.Conn, error) {
 	}
 	dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	c, err := l.dial(dctx, url)
+	c, err := l.dial(dctx, url, peerID)
 	if err != nil {
 		return nil, fmt.Errorf("connect to peer %s: %w", url, err)
 	}

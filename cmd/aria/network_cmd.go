@@ -14,6 +14,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/aria-node/aria/node"
+	"github.com/aria-node/aria/p2p"
 	"github.com/aria-node/aria/p2p/peerproto"
 )
 
@@ -25,7 +26,7 @@ func peerFlags() []cli.Flag {
 		&cli.StringSliceFlag{Name: "listen-p2p", Usage: "libp2p listen multiaddr, repeatable (default /ip4/0.0.0.0/tcp/0 and /ip4/0.0.0.0/udp/0/quic-v1)"},
 		&cli.StringSliceFlag{Name: "bootstrap", Usage: "multiaddr (with /p2p/ID) of a node to join the network through, repeatable"},
 		&cli.BoolFlag{Name: "no-mdns", Usage: "do not look for peers on the local network (mDNS)"},
-		&cli.StringFlag{Name: "mdns-service", Value: "aria", Usage: "mDNS service name (nodes with the same name find each other)"},
+		&cli.StringFlag{Name: "mdns-service", Value: p2p.DefaultMDNSService, Usage: "mDNS service name (nodes with the same name find each other)"},
 	}
 }
 
