@@ -243,7 +243,7 @@ func New(ctx context.Context, cfg Config) (*Host, error) {
 
 	h.wg.Add(1)
 	go h.republishLoop()
-	h.log.Info("p2p host started", "peer_id", h.ID(), "addrs", h.Addrs(), "mdns", h.mdns != nil)
+	h.log.Debug("p2p host started", "peer_id", h.ID(), "addrs", h.Addrs(), "mdns", h.mdns != nil)
 	return h, nil
 }
 
