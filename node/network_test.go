@@ -243,7 +243,10 @@ func TestSpecJSClientAndStats(t *testing.T) {
 func waitProviders(t *testing.T, n *Node, model string, want int) {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
-	for len(n.candidates(t.Context(), model)) < want || !slices.ContainsFunc(n.RemoteModels(), func(m inference.ModelInfo) bool { return m.ID == model }) {
+	listed := func() bool {
+		return n.servesLocally(model) || slices.ContainsFunc(n.RemoteModels(), func(m inference.ModelInfo) bool { return m.ID == model })
+	}
+	for len(n.candidates(t.Context(), model)) < want || !listed() {
 		if time.Now().After(deadline) {
 			t.Fatalf("fewer than %d providers of %s found within 20 s", want, model)
 		}
@@ -258,4 +261,42 @@ func mustJSON(t *testing.T, v any) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+func TestBusyNodeSendsTheRequestToAPeer(t *testing.T) {
+	c := netNode(t, nil)
+	b := startTestNode(t, t.TempDir(), func(cfg *Config) {
+		cfg.Engine.Slots = 1
+		cfg.Peers = PeerConfig{Host: "127.0.0.1", RandomPort: true, ListenP2P: []string{"/ip4/127.0.0.1/tcp/0"},
+			Bootstrap: []string{c.host.Addrs()[0]}, NoMDNS: true, Publish: 100 * time.Millisecond}
+	})
+	waitProviders(t, b, "aria-tiny-1bit", 1)
+
+	// Occupy B's only slot with a generation that waits on the test.
+	started, release := make(chan struct{}), make(chan struct{})
+	held := make(chan error, 1)
+	hctx, cancel := context.WithCancel(t.Context())
+	go func() {
+		var once bool
+		_, err := b.Generate(hctx, inference.Request{Model: "aria-tiny-1bit", Prompt: "hold", MaxTokens: 1500, Sampling: inference.DefaultSampling()},
+			func(inference.Token) error {
+				if !once {
+					once = true
+					close(started)
+					<-release
+				}
+				return nil
+			})
+		held <- err
+	}()
+	<-started
+	defer func() { cancel(); close(release); <-held }()
+
+	r := chat(t, apiServer(t, b), false, nil, "B is busy")
+	if r.status != 200 {
+		t.Fatalf("HTTP %d %v", r.status, r.body)
+	}
+	if c.Energy().TotalInferences != 1 {
+		t.Fatal("the request did not go to the idle peer while B's slots were full")
+	}
 }
