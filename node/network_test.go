@@ -300,3 +300,26 @@ func TestBusyNodeSendsTheRequestToAPeer(t *testing.T) {
 		t.Fatal("the request did not go to the idle peer while B's slots were full")
 	}
 }
+
+// Two nodes whose records (stale, or lying) each claim a model neither has: the hop
+// count stops the request bouncing between them.
+func TestHopLimitStopsALoopBetweenTwoNodes(t *testing.T) {
+	a := netNode(t, []string{NoModel})
+	b := netNode(t, []string{NoModel}, a.host.Addrs()[0])
+	for _, n := range []*Node{a, b} {
+		rec := n.peerRecord(n.Record())
+		rec.Models = []string{"ghost"}
+		if err := n.host.Publish(t.Context(), rec); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitProviders(t, a, "ghost", 1)
+	waitProviders(t, b, "ghost", 1)
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	_, err := a.Generate(ctx, inference.Request{Model: "ghost", Prompt: "round and round", MaxTokens: 4, Sampling: inference.DefaultSampling()}, nil)
+	t.Logf("error: %v", err)
+	if err == nil || ctx.Err() != nil || !strings.Contains(err.Error(), "forwarded") {
+		t.Fatalf("a request for a model no node has, between two nodes that claim it: %v (ctx %v)", err, ctx.Err())
+	}
+}
