@@ -68,6 +68,8 @@ fixtures: build
 bench: fixtures
 	$(BIN) bench --model $(FIXTURES)/700m-tq2_0.gguf --threads 2 --parallel 1,2,4 --reps 5 --via-http
 	$(BIN) bench --model $(FIXTURES)/2b-tq2_0.gguf --threads 2 --parallel 1,2,4 --reps 3 --via-http
+	$(GO) test -run '^$$' -bench PeerHop -benchtime 1x ./node/
+	$(GO) test -run '^$$' -bench Discovery ./p2p/
 
 # Every decoder of bytes from disk or network, FUZZTIME each (seed corpora run in every `go test`).
 FUZZTIME ?= 30s
