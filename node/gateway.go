@@ -30,6 +30,7 @@ type Gateway struct {
 	reachable bool
 	lastErr   error
 
+	kick chan struct{} // asks the watcher for a refresh now (a lost connection)
 	stop context.CancelFunc
 	done chan struct{}
 }
@@ -58,7 +59,7 @@ func NewGateway(ctx context.Context, cfg GatewayConfig) *Gateway {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	g := &Gateway{url: cfg.URL, log: cfg.Logger, every: cfg.Refresh, started: time.Now(), done: make(chan struct{})}
+	g := &Gateway{url: cfg.URL, log: cfg.Logger, every: cfg.Refresh, started: time.Now(), done: make(chan struct{}), kick: make(chan struct{}, 1)}
 	wctx, cancel := context.WithCancel(context.Background())
 	g.stop = cancel
 	g.refresh(ctx)
@@ -87,6 +88,8 @@ func (g *Gateway) watch(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+			g.refresh(ctx)
+		case <-g.kick:
 			g.refresh(ctx)
 		}
 	}
@@ -185,7 +188,10 @@ func (g *Gateway) Generate(ctx context.Context, req inference.Request, onToken f
 		var lost *peerproto.ConnLostError
 		if errors.As(err, &lost) {
 			g.dropConn(c)
-			go g.refresh(context.Background())
+			select {
+			case g.kick <- struct{}{}:
+			default: // a refresh is already asked for
+			}
 		}
 		return inference.Result{}, fromPeerError(err)
 	}
