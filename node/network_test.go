@@ -323,3 +323,47 @@ func TestHopLimitStopsALoopBetweenTwoNodes(t *testing.T) {
 		t.Fatalf("a request for a model no node has, between two nodes that claim it: %v (ctx %v)", err, ctx.Err())
 	}
 }
+
+func TestRouterPrefersTheLeastLoadedPeer(t *testing.T) {
+	c := netNode(t, nil)
+	b := netNode(t, nil, c.host.Addrs()[0])
+	a := netNode(t, []string{NoModel}, c.host.Addrs()[0])
+	waitProviders(t, a, "aria-tiny-1bit", 2)
+	// B advertises all its slots busy and a queue (load 2); C is idle.
+	rec := b.peerRecord(b.Record())
+	rec.Load = 2
+	if err := b.host.Publish(t.Context(), rec); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		a.forgetProviders("aria-tiny-1bit")
+		cands := a.candidates(t.Context(), "aria-tiny-1bit")
+		if len(cands) == 2 && cands[0].PeerID == c.id.String() && cands[1].Load == 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("A never saw B's load: %+v", cands)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	for range 3 {
+		if _, err := a.Generate(t.Context(), inference.Request{Model: "aria-tiny-1bit", Prompt: "who is free?", MaxTokens: 4, Sampling: inference.DefaultSampling()}, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if c.Energy().TotalInferences != 3 || b.Energy().TotalInferences != 0 {
+		t.Fatalf("served by C %d, by B %d: want every request on the idle peer C", c.Energy().TotalInferences, b.Energy().TotalInferences)
+	}
+}
+
+func TestRecordIsRepublishedWhenLoadMovesAQuarter(t *testing.T) {
+	for _, tc := range []struct {
+		from, to float64
+		bump     bool
+	}{{0, 0.1, false}, {0, 0.25, true}, {0.5, 0.6, false}, {1, 2, true}, {0.75, 1, true}} {
+		if got := loadStep(tc.from) != loadStep(tc.to); got != tc.bump {
+			t.Errorf("load %.2f -> %.2f: republish %v, want %v", tc.from, tc.to, got, tc.bump)
+		}
+	}
+}

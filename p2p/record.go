@@ -22,7 +22,7 @@ type PeerRecord struct {
 	PeerID    string    `json:"peer_id"`
 	WSURL     string    `json:"ws_url"` // ws://host:port of its WebSocket peer protocol
 	Models    []string  `json:"models"`
-	Load      float64   `json:"load"`             // 0..1
+	Load      float64   `json:"load"`             // (active + queued) / slots: 0 idle, 1 all busy, >1 queueing
 	Accepting bool      `json:"accepting"`        // its consent contract accepts work now
 	Reason    string    `json:"reason,omitempty"` // why it does not accept work
 	Version   string    `json:"version"`
