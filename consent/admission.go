@@ -2,6 +2,7 @@ package consent
 
 import (
 	"fmt"
+	"net"
 	"sync"
 	"time"
 )
@@ -112,4 +113,16 @@ func (a *Admission) Contract() Contract {
 	c.Days = cloneStrings(c.Days)
 	c.TaskTypes = cloneStrings(c.TaskTypes)
 	return c
+}
+
+// FromOwner reports whether a request from remoteAddr ("host:port" or a bare IP) is
+// the owner's own: it comes from this machine's loopback. Everything else is remote
+// work, which Admission governs.
+func FromOwner(remoteAddr string) bool {
+	host, _, err := net.SplitHostPort(remoteAddr)
+	if err != nil {
+		host = remoteAddr
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }

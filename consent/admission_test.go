@@ -215,3 +215,14 @@ func TestAdmissionContract(t *testing.T) {
 		t.Fatal("Contract() shares its slices")
 	}
 }
+
+func TestFromOwner(t *testing.T) {
+	for addr, want := range map[string]bool{
+		"127.0.0.1:5000": true, "[::1]:80": true, "127.8.9.1:1": true, "::1": true,
+		"192.168.1.5:5000": false, "[2001:db8::1]:443": false, "10.0.0.1": false, "": false, "garbage": false,
+	} {
+		if got := FromOwner(addr); got != want {
+			t.Errorf("FromOwner(%q) = %v, want %v", addr, got, want)
+		}
+	}
+}

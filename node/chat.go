@@ -22,18 +22,20 @@ var (
 // for this request are brought into its system message. The returned End releases
 // the admission and, when the response completed, marks the intentions delivered.
 func (n *Node) BeginChat(ctx context.Context, info openai.ChatInfo) (openai.ChatTurn, error) {
-	task, err := n.taskType(info)
+	last := ""
+	if k := len(info.UserMessages); k > 0 {
+		last = info.UserMessages[k-1]
+	}
+	task, err := taskType(info.TaskType, last)
 	if err != nil {
-		return openai.ChatTurn{}, err
+		return openai.ChatTurn{}, &openai.APIError{Status: 400, Type: openai.TypeInvalidRequest, Code: "invalid_request",
+			Message: fmt.Sprintf("Invalid request: 'task_type' %v", err)}
 	}
 	release := func() {}
 	if info.Remote {
-		rel, err := n.admission.Admit(task)
-		if err != nil {
+		if release, err = n.admission.Admit(task); err != nil {
 			return openai.ChatTurn{}, refusalError(err, n.now())
 		}
-		release = rel
-		n.recordChanged()
 	}
 	var inj intentions.Injection
 	if n.intents != nil {
@@ -52,10 +54,7 @@ func (n *Node) BeginChat(ctx context.Context, info openai.ChatInfo) (openai.Chat
 	return openai.ChatTurn{
 		System: inj.SystemMessage,
 		End: func(ok bool) {
-			if info.Remote {
-				release()
-				n.recordChanged()
-			}
+			release()
 			if ok && len(inj.Items) > 0 {
 				// The request's context may be over; the bookkeeping must still land.
 				dctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -68,21 +67,13 @@ func (n *Node) BeginChat(ctx context.Context, info openai.ChatInfo) (openai.Chat
 	}, nil
 }
 
-// taskType is the request's declared task type, else its classification.
-func (n *Node) taskType(info openai.ChatInfo) (consent.TaskType, error) {
-	if info.TaskType != "" {
-		t, err := consent.ParseTaskType(info.TaskType)
-		if err != nil {
-			return "", &openai.APIError{Status: 400, Type: openai.TypeInvalidRequest, Code: "invalid_request",
-				Message: fmt.Sprintf("Invalid request: 'task_type' %v", err)}
-		}
-		return t, nil
+// taskType is a request's declared task type (an error if it names none), else the
+// classification of its last user message.
+func taskType(declared, lastUser string) (consent.TaskType, error) {
+	if declared != "" {
+		return consent.ParseTaskType(declared)
 	}
-	last := ""
-	if k := len(info.UserMessages); k > 0 {
-		last = info.UserMessages[k-1]
-	}
-	return consent.Classify(last), nil
+	return consent.Classify(lastUser), nil
 }
 
 // refusalError turns a consent refusal into the API's 503 with its reason code.

@@ -178,25 +178,18 @@ func (g *Gateway) Generate(ctx context.Context, req inference.Request, onToken f
 	if err != nil {
 		return inference.Result{}, fmt.Errorf("%w: node %s unreachable: %v", inference.ErrKernelUnavailable, g.url, err)
 	}
-	var onText func(string) error
-	if onToken != nil {
-		onText = func(s string) error { return onToken(inference.Token{Text: s}) }
-	}
-	start := time.Now()
-	resp, err := c.Infer(ctx, toPeerRequest(req, 0), onText)
+	res, err := inferOver(ctx, c, req, 0, onToken)
 	if err != nil {
-		var lost *peerproto.ConnLostError
-		if errors.As(err, &lost) {
+		if errors.Is(err, peerproto.ErrConnLost) {
 			g.dropConn(c)
 			select {
 			case g.kick <- struct{}{}:
 			default: // a refresh is already asked for
 			}
 		}
-		return inference.Result{}, fromPeerError(err)
+		return res, fromPeerError(err)
 	}
-	return inference.Result{Text: resp.Output, FinishReason: resp.FinishReason, PromptTokens: resp.Usage.PromptTokens,
-		CompletionTokens: resp.Usage.CompletionTokens, Decode: time.Since(start)}, nil
+	return res, nil
 }
 
 // NodeID is the node's peer ID.

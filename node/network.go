@@ -131,13 +131,6 @@ func (n *Node) refreshRemoteModels(ctx context.Context) {
 	defer cancel()
 	for _, p := range n.host.Peers(pctx) {
 		rec := p.Record
-		if rec == nil {
-			// Peers remembers failed lookups for a while; a peer that has published
-			// since must not stay invisible that long.
-			if r, err := n.host.Lookup(pctx, p.ID); err == nil {
-				rec = &r
-			}
-		}
 		if rec == nil || !rec.Accepting {
 			continue
 		}

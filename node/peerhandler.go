@@ -3,7 +3,6 @@ package node
 import (
 	"context"
 	"errors"
-	"net"
 	"time"
 
 	"github.com/aria-node/aria/consent"
@@ -26,12 +25,10 @@ func (h peerHandler) Infer(ctx context.Context, r peerproto.InferenceRequest, fr
 	if err != nil {
 		return peerproto.InferenceResponse{}, err
 	}
-	if from.PeerID != "" || !loopbackAddr(from.RemoteAddr) {
-		task := consent.Classify(lastUser(req.Messages))
-		if r.TaskType != "" {
-			if task, err = consent.ParseTaskType(r.TaskType); err != nil {
-				return peerproto.InferenceResponse{}, &peerproto.Error{Code: "invalid_request", Message: "task_type: " + err.Error()}
-			}
+	if from.PeerID != "" || !consent.FromOwner(from.RemoteAddr) {
+		task, err := taskType(r.TaskType, lastUser(req.Messages))
+		if err != nil {
+			return peerproto.InferenceResponse{}, &peerproto.Error{Code: "invalid_request", Message: "task_type: " + err.Error()}
 		}
 		release, err := n.admission.Admit(task)
 		if err != nil {
@@ -41,8 +38,7 @@ func (h peerHandler) Infer(ctx context.Context, r peerproto.InferenceRequest, fr
 			}
 			return peerproto.InferenceResponse{}, err
 		}
-		n.recordChanged()
-		defer func() { release(); n.recordChanged() }()
+		defer release()
 	}
 	var onToken func(inference.Token) error
 	if onText != nil {
@@ -106,15 +102,6 @@ func lastUser(msgs []inference.Message) string {
 		}
 	}
 	return ""
-}
-
-func loopbackAddr(addr string) bool {
-	host, _, err := net.SplitHostPort(addr)
-	if err != nil {
-		host = addr
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 // NodeStats is the node's get_stats answer: what `aria node status` prints and the

@@ -56,6 +56,3 @@ func (n *Node) Record() Record {
 // loadStep is the load in quarters of the slots: a record is republished when it
 // moves a step, so routers see busy nodes without a publish per request.
 func loadStep(l float64) int { return int(math.Round(l * 4)) }
-
-// recordChanged brings the record up to date after an event that may change it.
-func (n *Node) recordChanged() { n.Record() }

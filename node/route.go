@@ -194,18 +194,23 @@ func (n *Node) forward(ctx context.Context, p p2p.PeerRecord, req inference.Requ
 	if err != nil {
 		return inference.Result{}, err
 	}
-	preq := toPeerRequest(req, hops)
+	res, err := inferOver(ctx, conn, req, hops, onToken)
+	if errors.Is(err, peerproto.ErrConnLost) {
+		n.links.drop(p.WSURL, conn)
+	}
+	return res, err
+}
+
+// inferOver runs an engine request on the node at the other end of conn, streaming its
+// text to onToken (when set).
+func inferOver(ctx context.Context, conn *peerproto.Conn, req inference.Request, hops int, onToken func(inference.Token) error) (inference.Result, error) {
 	var onText func(string) error
 	if onToken != nil {
 		onText = func(s string) error { return onToken(inference.Token{Text: s}) }
 	}
 	start := time.Now()
-	resp, err := conn.Infer(ctx, preq, onText)
+	resp, err := conn.Infer(ctx, toPeerRequest(req, hops), onText)
 	if err != nil {
-		var lost *peerproto.ConnLostError
-		if errors.As(err, &lost) {
-			n.links.drop(p.WSURL, conn)
-		}
 		return inference.Result{}, err
 	}
 	return inference.Result{Text: resp.Output, FinishReason: resp.FinishReason, PromptTokens: resp.Usage.PromptTokens,

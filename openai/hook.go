@@ -2,10 +2,10 @@ package openai
 
 import (
 	"context"
-	"net"
 	"net/http"
 	"strings"
 
+	"github.com/aria-node/aria/consent"
 	"github.com/aria-node/aria/inference"
 )
 
@@ -63,18 +63,8 @@ func chatInfo(r *http.Request, req *ChatCompletionRequest, p chatParams) ChatInf
 			info.UserMessages = append(info.UserMessages, m.Content)
 		}
 	}
-	info.Remote = strings.EqualFold(r.Header.Get(HeaderOrigin), "remote") || !fromLoopback(r)
+	info.Remote = strings.EqualFold(r.Header.Get(HeaderOrigin), "remote") || !consent.FromOwner(r.RemoteAddr)
 	return info
-}
-
-// fromLoopback reports whether the request's peer address is a loopback address.
-func fromLoopback(r *http.Request) bool {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		host = r.RemoteAddr
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 // withSystem adds text to the conversation's leading system message, or puts a new

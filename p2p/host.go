@@ -58,6 +58,9 @@ const (
 	// recordRefresh is how long Peers trusts the last lookup of a peer's record (or its absence) before
 	// looking it up again: callers poll Peers, and records change with load and consent.
 	recordRefresh = time.Minute
+	// missRefresh is how long Peers trusts that a peer has no record: a node that has just joined publishes
+	// within seconds, and must not stay invisible for a whole recordRefresh.
+	missRefresh = 5 * time.Second
 	// maxCachedRecords is the cache size above which stale misses and expired records are swept out; live
 	// records stay, one per peer, so the cache is bounded by the number of peers with a valid record.
 	maxCachedRecords = 1024
@@ -529,11 +532,10 @@ func (h *Host) cached(id peer.ID) (r PeerRecord, ok, fresh bool) {
 		return PeerRecord{}, false, false
 	}
 	now := time.Now()
-	fresh = now.Sub(e.fetched) < recordRefresh
 	if e.found && now.Before(e.rec.Expires) {
-		return e.rec, true, fresh
+		return e.rec, true, now.Sub(e.fetched) < recordRefresh
 	}
-	return PeerRecord{}, false, fresh
+	return PeerRecord{}, false, now.Sub(e.fetched) < missRefresh
 }
 
 // FindProviders returns up to limit records (limit <= 0: no limit) of other peers that serve model: the DHT's
@@ -624,7 +626,7 @@ feed:
 }
 
 // Peers lists the connected peers with their records and latency. A peer's record is looked up again (within
-// ctx) when the last lookup, found or not, is older than a minute; otherwise the cached one is used.
+// ctx) when the last lookup is older than a minute, or 5 s when it found none; otherwise the cached one is used.
 func (h *Host) Peers(ctx context.Context) []PeerInfo {
 	ids := h.host.Network().Peers()
 	out := make([]PeerInfo, len(ids))

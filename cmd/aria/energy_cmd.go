@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"net"
 	"os"
@@ -73,11 +72,9 @@ func energyCommand() *cli.Command {
 		Usage: "show the node's energy: this session and lifetime (from its ledger)",
 		Flags: apiClientFlags(),
 		Action: func(c *cli.Context) error {
-			ctx, cancel := context.WithTimeout(c.Context, c.Duration("timeout"))
-			defer cancel()
 			var e openai.Energy
-			if _, err := getJSON(ctx, apiBase(c)+"/v1/energy", &e); err != nil {
-				return cli.Exit(fmt.Sprintf("node API at %s is unreachable: %v", apiBase(c), err), 1)
+			if _, err := apiCall(c, "GET", "/v1/energy", nil, &e); err != nil {
+				return err
 			}
 			if c.Bool("json") {
 				return printJSON(e)
