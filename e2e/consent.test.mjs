@@ -91,6 +91,9 @@ describe('contract validation at start', { timeout: 60_000 }, () => {
     [['--schedule', '9-5'], /schedule "9-5".*HH:MM-HH:MM/],
     [['--timezone', 'Mars/Olympus'], /timezone "Mars\/Olympus"/],
     [['--days', 'someday'], /days "someday"/],
+    [['--energy-method', 'guess'], /--energy-method "guess": want auto, rapl or cpu_time/],
+    [['--watts-per-core', '-3'], /--watts-per-core -3: want a positive number/],
+    [['--config', '/nonexistent/aria.json'], /\/nonexistent\/aria\.json/],
   ]) {
     test(`aria node start ${args.join(' ')} exits 2 naming the field`, { timeout: 20_000 }, async () => {
       const run = promisify(execFile)(ariaBin(), ['node', 'start', '--data-dir', '/nonexistent/never-created', ...args], { timeout: 15_000 });

@@ -125,6 +125,16 @@ describe('three nodes on loopback', { timeout: 240_000 }, () => {
       const h = await getJSON(gwNode, '/health');
       return h.status === 503 && h.body.status === 'degraded' && h.body.node.status === 'unreachable';
     }, { timeoutMs: 20_000, what: 'gateway degraded' });
+    // A chat while the node is down is the spec's 503, not a hang or a crash.
+    const down = await fetch(`${gwNode.baseURL}/chat/completions`, {
+      method: 'POST', headers: { 'Content-Type': 'application/json' }, signal: AbortSignal.timeout(10_000),
+      body: JSON.stringify({ model: MODEL, messages: [{ role: 'user', content: 'anyone?' }], max_tokens: 2 }),
+    });
+    assert.equal(down.status, 503);
+    const body = await down.json();
+    assert.equal(body.error.type, 'service_unavailable_error');
+    assert.equal(body.error.code, 'node_unavailable');
+    assert.ok(body.error.message.length > 0);
     // A node comes back on that port: the gateway recovers.
     c = await startNode({ dataDir, args: ['--port', String(port)] });
     await waitFor(async () => (await getJSON(gwNode, '/health')).status === 200, { timeoutMs: 30_000, what: 'gateway recovered' });
