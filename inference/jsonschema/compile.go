@@ -4,7 +4,7 @@
 package jsonschema
 
 import (
-		"encoding/json"
+	"encoding/json"
 	"fmt"
 	"math"
 	"slices"

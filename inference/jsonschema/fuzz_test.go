@@ -25,7 +25,9 @@ var patterns = []struct {
 }{
 	{`^[a-z]{2,4}$`, func(r *rand.Rand) string { return randFrom(r, "abcxyz", 2+r.IntN(3)) }},
 	{`^\d+(\.\d{1,2})?$`, func(r *rand.Rand) string { return randFrom(r, "0123456789", 1+r.IntN(4)) + ".5" }},
-	{`^(red|green)-[0-9]$`, func(r *rand.Rand) string { return []string{"red", "green"}[r.IntN(2)] + "-" + randFrom(r, "0123456789", 1) }},
+	{`^(red|green)-[0-9]$`, func(r *rand.Rand) string {
+		return []string{"red", "green"}[r.IntN(2)] + "-" + randFrom(r, "0123456789", 1)
+	}},
 	{`^[^"\\]*$`, func(r *rand.Rand) string { return randFrom(r, "ab é{}", r.IntN(5)) }},
 }
 
