@@ -102,6 +102,13 @@ type Request struct {
 	MaxTokens int      // > 0
 	Stop      []string // never emitted; generation ends with FinishStop
 	Sampling  Sampling
+	// Format, when set, constrains the output to a grammar (structured outputs, tool
+	// calls); a generation cut by MaxTokens inside it ends with FinishLength.
+	Format *Format
+	// Logprobs asks for each token's log-probability (Token.Logprob), with the
+	// TopLogprobs (0-20) most likely alternatives.
+	Logprobs    bool
+	TopLogprobs int
 }
 
 // Token is one streamed piece of output text. Text may be empty when a token's bytes
@@ -109,6 +116,10 @@ type Request struct {
 type Token struct {
 	ID   int32
 	Text string
+	// Bytes and Logprob are set when the request asked for logprobs: the token's own
+	// bytes (Text may hold some back) and its log-probability.
+	Bytes   []byte
+	Logprob *TokenLogprob
 }
 
 // Result summarises a finished generation.
