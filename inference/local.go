@@ -343,12 +343,22 @@ func (e *LocalEngine) Generate(ctx context.Context, req Request, onToken func(To
 	if len(prompt) >= r.cfg.SlotCtx {
 		return Result{}, fmt.Errorf("%w: the prompt has %d tokens and the context window is %d", ErrContextLength, len(prompt), r.cfg.SlotCtx)
 	}
+	if req.TopLogprobs < 0 || req.TopLogprobs > MaxTopLogprobs {
+		return Result{}, invalid("top_logprobs", "must be between 0 and %d, got %d", MaxTopLogprobs, req.TopLogprobs)
+	}
+	var cons *constraint
+	if req.Format != nil {
+		if cons, err = newConstraint(req.Format, r.vocabIndex()); err != nil {
+			return Result{}, err
+		}
+	}
 	tctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	t := &task{
 		ctx: tctx, cancel: cancel, prompt: prompt, maxTokens: req.MaxTokens,
 		sampler: newSampler(req.Sampling, prompt), text: newTextStream(req.Stop),
-		enqueued: start, notify: make(chan struct{}, 1),
+		enqueued: start, notify: make(chan struct{}, 1), constraint: cons,
+		logprobs: req.Logprobs, topLogprobs: req.TopLogprobs,
 	}
 	if err := r.submit(t); err != nil {
 		return Result{}, err

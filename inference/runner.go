@@ -39,6 +39,18 @@ type runner struct {
 	embedMu  sync.Mutex
 	embedCtx *llamacpp.Context
 	embedBat *llamacpp.Batch
+
+	vocabOnce sync.Once
+	vocab     *vocabIndex
+}
+
+// vocabIndex returns the vocabulary index constrained decoding uses, built on first
+// use (a pass over the vocabulary) so unconstrained nodes never pay for it.
+func (r *runner) vocabIndex() *vocabIndex {
+	r.vocabOnce.Do(func() {
+		r.vocab = newVocabIndex(r.model.NVocab(), func(t int32) []byte { return r.model.AppendPiece(nil, t) }, r.model.IsEOG)
+	})
+	return r.vocab
 }
 
 type runnerConfig struct {
@@ -70,6 +82,10 @@ type task struct {
 	sampler   *sampler
 	text      *textStream
 	enqueued  time.Time
+	// constraint is nil for free generation.
+	constraint  *constraint
+	logprobs    bool
+	topLogprobs int
 
 	// Set by the loop only.
 	generated int
@@ -365,7 +381,31 @@ func (r *runner) step() bool {
 
 func (r *runner) sampleSlot(s *slot, now time.Time) {
 	t := s.t
-	tok := t.sampler.sample(r.lctx.Logits(s.logitIdx))
+	logits := r.lctx.Logits(s.logitIdx)
+	t.sampler.penalize(logits)
+	c := t.constraint
+	masked := false
+	if c != nil && c.active() && !c.undecided() && t.logprobs {
+		// Logprobs describe the distribution sampled from: mask before drawing.
+		if !c.maskLogits(logits) {
+			r.release(s, "", errGrammarDeadEnd)
+			return
+		}
+		masked = true
+	}
+	tok := t.sampler.draw(logits)
+	if c != nil && c.active() && !masked && !c.allows(tok) {
+		if !c.maskLogits(logits) {
+			r.release(s, "", errGrammarDeadEnd)
+			return
+		}
+		tok = t.sampler.draw(logits)
+	}
+	var lp *TokenLogprob
+	if t.logprobs {
+		v := t.sampler.logprobs(logits, tok, t.topLogprobs, func(id int32) []byte { return r.model.AppendPiece(nil, id) })
+		lp = &v
+	}
 	t.sampler.accept(tok)
 	if t.firstTok.IsZero() {
 		t.firstTok = now
@@ -374,19 +414,30 @@ func (r *runner) sampleSlot(s *slot, now time.Time) {
 		r.finishText(s, FinishStop)
 		return
 	}
+	final := c != nil && c.accept(tok)
 	t.generated++
 	r.piece = r.model.AppendPiece(r.piece[:0], tok)
 	text, stopped := t.text.push(r.piece)
-	t.emit(Token{ID: tok, Text: text})
+	out := Token{ID: tok, Text: text}
+	if lp != nil {
+		out.Bytes, out.Logprob = append([]byte(nil), r.piece...), lp
+	}
+	t.emit(out)
 	switch {
 	case stopped:
 		r.release(s, FinishStop, nil)
+	case final:
+		r.finishText(s, FinishStop)
 	case t.generated >= t.maxTokens, len(s.cache) >= r.cfg.SlotCtx:
 		r.finishText(s, FinishLength)
 	default:
 		s.last = tok
 	}
 }
+
+// errGrammarDeadEnd: no token of the vocabulary continues the constrained output (a
+// grammar needing bytes the vocabulary cannot spell).
+var errGrammarDeadEnd = errors.New("constrained decoding: no token of the vocabulary continues the required format")
 
 // finishText flushes held-back text and ends the request.
 func (r *runner) finishText(s *slot, reason string) {
