@@ -149,7 +149,7 @@ func toTokenLogprob(t inference.Token) TokenLogprob {
 
 // toolParams is how a chat request uses tools, once validated.
 type toolParams struct {
-	tools    []Tool
+	tools          []Tool
 	mode           string // "", auto, required, function
 	toolChoiceName string // when mode is function
 	parallel       bool
