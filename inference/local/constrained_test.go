@@ -1,4 +1,4 @@
-package inference_test
+package local_test
 
 import (
 	"context"
@@ -11,6 +11,7 @@ import (
 
 	"github.com/aria-node/aria/inference"
 	"github.com/aria-node/aria/inference/jsonschema"
+	"github.com/aria-node/aria/inference/local"
 )
 
 const personSchema = `{"type":"object","properties":{"name":{"type":"string","maxLength":12},"age":{"type":"integer","minimum":0,"maximum":120},"ok":{"type":"boolean"},"tags":{"type":"array","items":{"enum":["a","b"]},"maxItems":3}},"required":["name","age","ok","tags"],"additionalProperties":false}`
@@ -33,7 +34,7 @@ func validates(t *testing.T, schema, text string) {
 // With random weights only the constraint makes the output valid JSON: every
 // sampled (and the greedy) generation must validate.
 func TestConstrainedOutputValidates(t *testing.T) {
-	e := newEngine(t, inference.Options{}, tiny(t))
+	e := newEngine(t, local.Options{}, tiny(t))
 	for i, s := range []inference.Sampling{greedy(0), seeded(1), seeded(2), seeded(3)} {
 		req := inference.Request{Model: "tiny-tq2_0", Prompt: "Describe a person:", MaxTokens: 400, Sampling: s, Format: schemaFormat(personSchema)}
 		res, text := generate(t, e, req)
@@ -52,7 +53,7 @@ func seeded(seed uint64) inference.Sampling {
 
 // A cut on max_tokens inside the value is finish reason length, never stop.
 func TestConstrainedCutIsLength(t *testing.T) {
-	e := newEngine(t, inference.Options{}, tiny(t))
+	e := newEngine(t, local.Options{}, tiny(t))
 	req := inference.Request{Model: "tiny-tq2_0", Prompt: "x", MaxTokens: 3, Sampling: greedy(0), Format: schemaFormat(personSchema)}
 	res, text := generate(t, e, req)
 	if res.FinishReason != inference.FinishLength {
@@ -66,7 +67,7 @@ func TestConstrainedCutIsLength(t *testing.T) {
 // Constrained and free sequences share a batch; the free ones are byte-identical to
 // running alone, and the constrained ones still validate.
 func TestConstrainedAndFreeShareBatch(t *testing.T) {
-	e := newEngine(t, inference.Options{Slots: 4}, tiny(t))
+	e := newEngine(t, local.Options{Slots: 4}, tiny(t))
 	free := func(i int) inference.Request {
 		return inference.Request{Model: "tiny-tq2_0", Prompt: []string{"Once upon", "The node", "In a galaxy"}[i], MaxTokens: 40, Sampling: greedy(0)}
 	}
@@ -112,7 +113,7 @@ func TestConstrainedAndFreeShareBatch(t *testing.T) {
 }
 
 func TestToolCallFormat(t *testing.T) {
-	e := newEngine(t, inference.Options{}, tiny(t))
+	e := newEngine(t, local.Options{}, tiny(t))
 	f := &inference.Format{Type: inference.FormatToolCalls, Required: true, Tools: []inference.ToolSpec{
 		{Name: "get_weather", Parameters: json.RawMessage(`{"type":"object","properties":{"city":{"type":"string","maxLength":10},"unit":{"enum":["c","f"]}},"required":["city","unit"],"additionalProperties":false}`)},
 		{Name: "noop"},
@@ -137,7 +138,7 @@ func TestToolCallFormat(t *testing.T) {
 // Lazy tool calls (tool_choice auto): a free answer is not constrained at all, so it
 // equals the unconstrained generation.
 func TestLazyToolFormatLeavesTextAlone(t *testing.T) {
-	e := newEngine(t, inference.Options{}, tiny(t))
+	e := newEngine(t, local.Options{}, tiny(t))
 	req := inference.Request{Model: "tiny-tq2_0", Prompt: "Hello", MaxTokens: 30, Sampling: greedy(0)}
 	_, free := generate(t, e, req)
 	if strings.HasPrefix(free, "<") {
@@ -151,7 +152,7 @@ func TestLazyToolFormatLeavesTextAlone(t *testing.T) {
 }
 
 func TestLogprobs(t *testing.T) {
-	e := newEngine(t, inference.Options{}, tiny(t))
+	e := newEngine(t, local.Options{}, tiny(t))
 	var toks []inference.Token
 	res, err := e.Generate(context.Background(), inference.Request{Model: "tiny-tq2_0", Prompt: "Hello", MaxTokens: 8, Sampling: greedy(0),
 		Logprobs: true, TopLogprobs: 5}, func(tk inference.Token) error { toks = append(toks, tk); return nil })
@@ -202,7 +203,7 @@ func TestLogprobs(t *testing.T) {
 }
 
 func TestBadFormatIsInvalidRequest(t *testing.T) {
-	e := newEngine(t, inference.Options{}, tiny(t))
+	e := newEngine(t, local.Options{}, tiny(t))
 	_, err := e.Generate(context.Background(), inference.Request{Model: "tiny-tq2_0", Prompt: "x", MaxTokens: 5, Sampling: greedy(0),
 		Format: schemaFormat(`{"type":"object","properties":{"a":{"not":{}}}}`)}, nil)
 	if !errors.Is(err, inference.ErrInvalidRequest) || !strings.Contains(err.Error(), "#/properties/a/not") {

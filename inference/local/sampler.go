@@ -1,4 +1,4 @@
-package inference
+package local
 
 import (
 	crand "crypto/rand"
@@ -6,6 +6,8 @@ import (
 	"math"
 	"math/rand/v2"
 	"slices"
+
+	"github.com/aria-node/aria/inference"
 )
 
 // sampler picks the next token from logits. One sampler belongs to one request; it is
@@ -15,7 +17,7 @@ import (
 // min-p, temperature, random draw. With temperature 0 the pick is greedy (argmax after
 // penalties), which is what makes temperature-0 output reproducible.
 type sampler struct {
-	p       Sampling
+	p       inference.Sampling
 	rng     *rand.Rand
 	window  []int32 // last RepeatLastN tokens, prompt included (ring)
 	next    int
@@ -34,7 +36,7 @@ type candidate struct {
 // (≈1e-8 for 128k tokens): unmeasurable, and it saves an exp per vocabulary entry.
 const pruneLogit = 30
 
-func newSampler(p Sampling, prompt []int32) *sampler {
+func newSampler(p inference.Sampling, prompt []int32) *sampler {
 	seed := p.Seed
 	if p.RandomSeed {
 		var b [8]byte
@@ -233,7 +235,7 @@ func siftDown(h []candidate, i int) {
 // logprobs returns the log-probability of tok under the distribution draw samples
 // from before truncation (temperature applied; greedy decoding reports temperature 1)
 // and the top n alternatives. pieceOf gives a token's bytes.
-func (s *sampler) logprobs(logits []float32, tok int32, n int, pieceOf func(int32) []byte) TokenLogprob {
+func (s *sampler) logprobs(logits []float32, tok int32, n int, pieceOf func(int32) []byte) inference.TokenLogprob {
 	temp := s.p.Temperature
 	if temp <= 0 {
 		temp = 1
@@ -254,7 +256,7 @@ func (s *sampler) logprobs(logits []float32, tok int32, n int, pieceOf func(int3
 		}
 		return float32((l-maxL)*inv - logZ)
 	}
-	out := TokenLogprob{Logprob: lp(tok)}
+	out := inference.TokenLogprob{Logprob: lp(tok)}
 	if n > 0 {
 		top := topK(make([]candidate, 0, n), logits, n)
 		slices.SortFunc(top, func(a, b candidate) int {
@@ -270,7 +272,7 @@ func (s *sampler) logprobs(logits []float32, tok int32, n int, pieceOf func(int3
 			if math.IsInf(float64(c.p), -1) {
 				continue
 			}
-			out.Top = append(out.Top, TopLogprob{ID: c.id, Bytes: pieceOf(c.id), Logprob: lp(c.id)})
+			out.Top = append(out.Top, inference.TopLogprob{ID: c.id, Bytes: pieceOf(c.id), Logprob: lp(c.id)})
 		}
 	}
 	return out

@@ -1,9 +1,10 @@
-package inference
+package local
 
 import (
 	"bytes"
 	"math"
 
+	"github.com/aria-node/aria/inference"
 	"github.com/aria-node/aria/inference/grammar"
 )
 
@@ -42,7 +43,7 @@ type constraint struct {
 	mask  []bool
 }
 
-func newConstraint(f *Format, vocab *vocabIndex) (*constraint, error) {
+func newConstraint(f *inference.Format, vocab *vocabIndex) (*constraint, error) {
 	g, err := f.Grammar()
 	if err != nil {
 		return nil, err
@@ -52,7 +53,7 @@ func newConstraint(f *Format, vocab *vocabIndex) (*constraint, error) {
 
 // undecided reports whether a lazy constraint has not yet seen the trigger.
 func (c *constraint) undecided() bool {
-	return c.lazy && !c.free && !bytes.HasPrefix(c.out, []byte(ToolCallOpen))
+	return c.lazy && !c.free && !bytes.HasPrefix(c.out, []byte(inference.ToolCallOpen))
 }
 
 // active reports whether the grammar applies to the next token.
@@ -77,7 +78,7 @@ func (c *constraint) allows(tok int32) bool {
 // trigger, i.e. the answer is a tool call.
 func (c *constraint) heading(p []byte) bool {
 	next := append(c.out[:len(c.out):len(c.out)], p...)
-	trig := []byte(ToolCallOpen)
+	trig := []byte(inference.ToolCallOpen)
 	return bytes.HasPrefix(trig, next) || bytes.HasPrefix(next, trig)
 }
 
