@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -220,6 +221,9 @@ func inferOver(ctx context.Context, conn *peerproto.Conn, req inference.Request,
 // toPeerRequest carries an engine request to a peer.
 func toPeerRequest(req inference.Request, hops int) peerproto.InferenceRequest {
 	out := peerproto.InferenceRequest{ModelID: req.Model, MaxTokens: req.MaxTokens, Stop: req.Stop, Hops: hops, Prompt: req.Prompt}
+	if req.Format != nil {
+		out.Format, _ = json.Marshal(req.Format)
+	}
 	for _, m := range req.Messages {
 		out.Messages = append(out.Messages, peerproto.Message{Role: m.Role, Content: m.Content})
 	}
@@ -270,6 +274,16 @@ func fromPeerRequest(r peerproto.InferenceRequest) (inference.Request, error) {
 	}
 	if r.Seed != nil {
 		req.Sampling.Seed, req.Sampling.RandomSeed = uint64(*r.Seed), false
+	}
+	if len(r.Format) > 0 {
+		var f inference.Format
+		if err := json.Unmarshal(r.Format, &f); err != nil {
+			return req, &peerproto.Error{Code: "invalid_request", Message: "format: " + err.Error()}
+		}
+		if _, err := f.Grammar(); err != nil {
+			return req, &peerproto.Error{Code: "invalid_request", Message: err.Error()}
+		}
+		req.Format = &f
 	}
 	return req, nil
 }

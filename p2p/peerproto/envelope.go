@@ -198,6 +198,9 @@ type InferenceRequest struct {
 	// enforces the limit (it answers hop_limit).
 	Hops     int    `json:"hops,omitempty"`
 	TaskType string `json:"task_type,omitempty"`
+	// Format constrains the output (structured outputs, tool calls): the engine's
+	// format object, which the serving node compiles and enforces itself.
+	Format json.RawMessage `json:"format,omitempty"`
 }
 
 // validate checks the protocol-level shape; semantics (model, sampling ranges,
