@@ -76,7 +76,7 @@ FUZZTIME ?= 30s
 FUZZ_TARGETS := inference/gguf:FuzzDecode openai:FuzzDecodeChatRequest openai:FuzzIntentionBodies \
 	intentions:FuzzParseCondition intentions:FuzzDecodeRecord consent:FuzzParseConfig consent:FuzzSchedule \
 	energy:FuzzLedgerOnDisk p2p:FuzzOpenRecord p2p/peerproto:FuzzDecodeEnvelope p2p/peerproto:FuzzServerFrame \
-	inference/jsonschema:FuzzParse inference/jsonschema:FuzzSchemaGrammar
+	inference/jsonschema:FuzzParse inference/jsonschema:FuzzSchemaGrammar openai:FuzzDecodeOtherBodies
 fuzz:
 	@for t in $(FUZZ_TARGETS); do \
 		echo "fuzz $$t"; $(GO) test -run '^$$' -fuzz "^$${t#*:}$$" -fuzztime $(FUZZTIME) ./$${t%%:*}/ || exit 1; \

@@ -205,7 +205,9 @@ func TestNotFoundErrors(t *testing.T) {
 		{"POST", "/v1/nope", `{}`, "not_found", "Endpoint not found"},
 		{"GET", "/", "", "not_found", "Endpoint not found"},
 		{"GET", "/v1/chat/completions/extra", "", "not_found", "Endpoint not found"},
-		{"POST", "/v1/completions", chatBody(""), "not_found", "Endpoint not found"},
+		{"POST", "/v1/completions", `{"model":"gpt-4","prompt":"hi"}`, "model_not_found", "gpt-4"},
+		{"POST", "/v1/embeddings", `{"model":"gpt-4","input":"hi"}`, "model_not_found", "gpt-4"},
+		{"POST", "/v1/audio/speech", `{}`, "not_found", "Endpoint not found"},
 		{"DELETE", "/v2/anything", "", "not_found", "Endpoint not found"},
 	} {
 		t.Run(c.method+" "+c.path, func(t *testing.T) {

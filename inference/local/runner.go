@@ -472,59 +472,8 @@ func (r *runner) failAll(err error) {
 	}
 }
 
-// embed computes mean-pooled, L2-normalised embeddings on a second context, created on
-// first use so nodes that never embed pay nothing.
+// embed computes mean-pooled, L2-normalised embeddings (see embedInputs).
 func (r *runner) embed(ctx context.Context, texts []string) ([][]float32, error) {
-	r.embedMu.Lock()
-	defer r.embedMu.Unlock()
-	if r.closed.Load() {
-		return nil, inference.ErrClosed
-	}
-	if r.embedCtx == nil {
-		n := min(r.cfg.SlotCtx, 2048)
-		ec, err := llamacpp.NewContext(r.model, llamacpp.ContextParams{
-			NCtx: n, NBatch: n, NSeqMax: 1, Threads: r.cfg.Threads,
-			Embeddings: true, Pooling: llamacpp.PoolingMean,
-		})
-		if err != nil {
-			return nil, err
-		}
-		eb, err := llamacpp.NewBatch(n)
-		if err != nil {
-			ec.Close()
-			return nil, err
-		}
-		r.embedCtx, r.embedBat = ec, eb
-	}
-	out := make([][]float32, 0, len(texts))
-	for i, text := range texts {
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		toks, err := r.model.Tokenize(text, r.model.AddBOS(), false)
-		if err != nil {
-			return nil, err
-		}
-		if len(toks) == 0 {
-			return nil, invalid("input", "text %d is empty", i)
-		}
-		if len(toks) > r.embedBat.Cap() {
-			return nil, fmt.Errorf("%w: input %d has %d tokens, the embedding window is %d", inference.ErrContextLength, i, len(toks), r.embedBat.Cap())
-		}
-		r.embedCtx.ClearAll()
-		r.embedBat.Clear()
-		for p, tk := range toks {
-			r.embedBat.Add(tk, p, 0, true)
-		}
-		if err := r.embedCtx.Decode(r.embedBat); err != nil {
-			return nil, fmt.Errorf("embedding decode: %w", err)
-		}
-		v := r.embedCtx.SeqEmbedding(0)
-		if v == nil {
-			return nil, errors.New("llama.cpp returned no pooled embedding")
-		}
-		normalize(v)
-		out = append(out, v)
-	}
-	return out, nil
+	res, err := r.embedInputs(ctx, inference.EmbedRequest{Texts: texts})
+	return res.Vectors, err
 }

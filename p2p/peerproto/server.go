@@ -359,6 +359,8 @@ func (c *serverConn) handleFrame(mt int, b []byte) {
 		c.handleHello(env)
 	case TypeInferenceRequest:
 		c.handleInference(env)
+	case TypeEmbedRequest:
+		c.handleEmbed(env)
 	case TypeCancel:
 		c.mu.Lock()
 		if r, ok := c.reqs[env.RequestID]; ok {
