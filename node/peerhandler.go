@@ -16,18 +16,20 @@ type peerHandler struct{ n *Node }
 
 var _ peerproto.Handler = peerHandler{}
 
-// Infer serves a request that arrived over the WebSocket peer protocol. Peers (links
-// that proved their peer ID) and clients from other machines are remote work under
-// the consent contract; a bare client on this machine is the owner.
+// Infer serves a request that arrived over the WebSocket peer protocol. Only a client
+// on this machine that presents the owner token (OwnerTokenFile) and does not mark the
+// request remote is the owner. Peers (links that proved their peer ID), clients from
+// other machines and any other client, a gateway included, are remote work under the
+// consent contract.
 func (h peerHandler) Infer(ctx context.Context, r peerproto.InferenceRequest, from peerproto.Origin, onText func(string) error) (peerproto.InferenceResponse, error) {
 	n := h.n
 	req, err := fromPeerRequest(r)
 	if err != nil {
 		return peerproto.InferenceResponse{}, err
 	}
-	req.Remote = from.PeerID != "" || !consent.FromOwner(from.RemoteAddr)
+	req.Remote = req.Remote || from.PeerID != "" || !consent.FromOwner(from.RemoteAddr) || !n.isOwnerToken(from.OwnerToken)
 	if req.Remote {
-		task, err := taskType(r.TaskType, lastUser(req.Messages))
+		task, err := taskType(req.TaskType, lastUser(req.Messages))
 		if err != nil {
 			return peerproto.InferenceResponse{}, &peerproto.Error{Code: "invalid_request", Message: "task_type: " + err.Error()}
 		}
