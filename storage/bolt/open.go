@@ -27,7 +27,7 @@ import (
 var ErrDamaged = errors.New("database file is damaged")
 
 // ErrLocked means another process holds the database open.
-var ErrLocked = errors.New("database is locked by another process")
+var ErrLocked = errors.New("database is locked: another aria node (or process) is using it")
 
 // The on-disk format of bbolt 1.x (little-endian, version 2).
 const (
@@ -77,7 +77,7 @@ func Open(ctx context.Context, path string) (db *bbolt.DB, err error) {
 	}
 	db, err = bbolt.Open(path, 0o600, &bbolt.Options{Timeout: timeoutOf(ctx), OpenFile: openExisting(statErr == nil)})
 	if errors.Is(err, bbolt.ErrTimeout) {
-		return nil, fmt.Errorf("database %s: %w (stop the other aria node using data dir %s, or pass another --data-dir)", path, ErrLocked, filepath.Dir(path))
+		return nil, fmt.Errorf("database %s: %w (stop it or pass another --data-dir than %s)", path, ErrLocked, filepath.Dir(path))
 	}
 	if err != nil {
 		if statErr == nil {
@@ -133,7 +133,7 @@ func checkLocked(ctx context.Context, path string) error {
 			break
 		}
 		if err != syscall.EWOULDBLOCK || time.Now().After(deadline) || ctx.Err() != nil {
-			return fmt.Errorf("database %s: %w (stop the other aria node using data dir %s, or pass another --data-dir)", path, ErrLocked, filepath.Dir(path))
+			return fmt.Errorf("database %s: %w (stop it or pass another --data-dir than %s)", path, ErrLocked, filepath.Dir(path))
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
