@@ -107,6 +107,10 @@ type Request struct {
 	MaxTokens int      // > 0
 	Stop      []string // never emitted; generation ends with FinishStop
 	Sampling  Sampling
+	// Remote marks work done for someone other than the node's owner (a peer, a
+	// non-loopback client, a gateway's client): it runs under the consent contract's
+	// CPU share. The owner's own requests (Remote false) run at full speed.
+	Remote bool
 }
 
 // Token is one streamed piece of output text. Text may be empty when a token's bytes

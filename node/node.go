@@ -49,8 +49,9 @@ type Config struct {
 	EnergyReferences *energy.References  // default energy.DefaultReferences()
 
 	// Consent is the owner's contract (default consent.Default()). Its cpu_percent
-	// sets the engine's threads and duty cycle unless Engine.Threads is set, and its
-	// max_ram_mb the engine's memory budget.
+	// sets the threads and duty cycle of work done for others (Engine.Remote; the
+	// owner's requests use Engine.Threads, default every core), and its max_ram_mb
+	// the engine's memory budget.
 	Consent *consent.Contract
 	// Intentions tunes the intentions store (embedder, threshold, clock); the node
 	// picks the embedder when none is given.
@@ -169,8 +170,15 @@ func (n *Node) Start(ctx context.Context) error {
 		return err
 	}
 	n.admission = consent.NewAdmission(*n.cfg.Consent, n.cfg.Now)
-	threads, duty := n.cfg.Consent.Threads(runtime.NumCPU(), n.cfg.Engine.Threads)
-	n.cfg.Engine.Threads, n.cfg.Engine.DutyCycle = threads, duty
+	// The owner's requests use every thread (or --threads); the contract's cpu_percent
+	// is the share of work done for others, never more threads than the owner's.
+	cores := runtime.NumCPU()
+	if n.cfg.Engine.Threads <= 0 {
+		n.cfg.Engine.Threads = cores
+	}
+	share, _ := n.cfg.Consent.Threads(cores, 0)
+	threads, duty := n.cfg.Consent.Threads(cores, min(share, n.cfg.Engine.Threads))
+	n.cfg.Engine.Remote = local.Share{Threads: threads, Duty: duty}
 	if b := n.cfg.Consent.RAMLimitBytes(); b > 0 {
 		n.cfg.Engine.MemoryBudget = uint64(b)
 	}
@@ -239,7 +247,7 @@ func (n *Node) Start(ctx context.Context) error {
 		n.closeState()
 		return err
 	}
-	n.log.Info("consent contract", "cpu_percent", n.cfg.Consent.CPUPercent, "threads", threads, "duty_cycle", duty,
+	n.log.Info("consent contract", "cpu_percent", n.cfg.Consent.CPUPercent, "owner_threads", n.cfg.Engine.Threads, "remote_threads", threads, "remote_duty_cycle", duty,
 		"max_concurrent_tasks", n.cfg.Consent.MaxConcurrentTasks, "schedule", n.cfg.Consent.Schedule, "task_types", n.cfg.Consent.TaskTypes)
 	n.mu.Lock()
 	n.running = true

@@ -86,7 +86,7 @@ func printNodeStats(st node.NodeStats) {
 	}
 	fmt.Fprintf(tw, "models\t%s\n", strings.Join(models, ", "))
 	fmt.Fprintf(tw, "slots\t%d/%d active, %d/%d queued (load %.2f)\n", st.Slots.ActiveSlots, st.Slots.TotalSlots, st.Slots.Queued, st.Slots.QueueSize, st.Load)
-	fmt.Fprintf(tw, "kernel\t%d threads, duty cycle %.2f\n", st.Threads, st.DutyCycle)
+	fmt.Fprintf(tw, "kernel\towner: %d threads; work for others: %d threads, duty cycle %.2f\n", st.OwnerThreads, st.Threads, st.DutyCycle)
 	fmt.Fprintf(tw, "peers\t%d connected\n", st.Peers)
 	for _, a := range st.Addrs {
 		fmt.Fprintf(tw, "\t%s\n", a)
