@@ -60,6 +60,11 @@ type Config struct {
 	Now func() time.Time
 	// Peers configures the peer network (libp2p discovery and the WebSocket protocol).
 	Peers PeerConfig
+	// CORSOrigins widens the browser origins allowed to use the API (default: the
+	// node's own and localhost origins; "*" any, unsafe); AllowedHosts the Host names
+	// a loopback-bound API answers. See openai.Access.
+	CORSOrigins  []string
+	AllowedHosts []string
 }
 
 // DefaultDataDir is $ARIA_HOME or ~/.aria.
@@ -324,7 +329,12 @@ func (n *Node) Shutdown(ctx context.Context) error {
 
 // apiConfig is how the node serves the OpenAI-compatible API.
 func (n *Node) apiConfig() openai.Config {
-	return openai.Config{Backend: n, Node: n, Energy: n, Chat: n, Intentions: n.intents, Version: Version, Logger: n.log}
+	port := 0
+	if n.apiLn != nil {
+		port = n.apiLn.Addr().(*net.TCPAddr).Port
+	}
+	return openai.Config{Backend: n, Node: n, Energy: n, Chat: n, Intentions: n.intents, Version: Version, Logger: n.log,
+		Access: openai.Access{BindHost: n.cfg.Host, Port: port, Origins: n.cfg.CORSOrigins, Hosts: n.cfg.AllowedHosts}}
 }
 
 func (n *Node) apiLnClose() {

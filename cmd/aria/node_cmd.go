@@ -29,6 +29,7 @@ func nodeCommand() *cli.Command {
 				&cli.IntFlag{Name: "api-port", Value: 3000, EnvVars: []string{"ARIA_API_PORT"}, Usage: "OpenAI-compatible HTTP API port"},
 				&cli.IntFlag{Name: "port", Value: 8765, EnvVars: []string{"ARIA_NODE_PORT"}, Usage: "WebSocket peer protocol port"},
 				&cli.BoolFlag{Name: "no-api", Usage: "do not start the HTTP API"},
+				corsOriginsFlag(), allowedHostsFlag(),
 			),
 			Action: func(c *cli.Context) error {
 				apiPort := c.Int("api-port")
@@ -59,6 +60,8 @@ func nodeCommand() *cli.Command {
 					Host:             c.String("host"),
 					APIPort:          apiPort,
 					Port:             c.Int("port"),
+					CORSOrigins:      c.StringSlice("cors-origins"),
+					AllowedHosts:     c.StringSlice("allowed-hosts"),
 				})
 				if err := n.Start(c.Context); err != nil {
 					return err
