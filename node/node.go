@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -28,6 +29,7 @@ import (
 	"github.com/aria-node/aria/openai"
 	"github.com/aria-node/aria/p2p"
 	"github.com/aria-node/aria/p2p/peerproto"
+	"github.com/aria-node/aria/tenancy"
 )
 
 // Version is the node's software version.
@@ -58,6 +60,8 @@ type Config struct {
 	Now func() time.Time
 	// Peers configures the peer network (libp2p discovery and the WebSocket protocol).
 	Peers PeerConfig
+	// Platform configures the ARES platform layer (keys, quotas, metering).
+	Platform PlatformConfig
 }
 
 // DefaultDataDir is $ARIA_HOME or ~/.aria.
@@ -105,6 +109,9 @@ type Node struct {
 	bgCtx       context.Context // background work of the peer network (provider refreshes)
 	bgStop      context.CancelFunc
 	bg          sync.WaitGroup
+
+	platformStore tenancy.Store
+	access        func(http.Handler) http.Handler
 
 	api     *openai.Server
 	apiLn   net.Listener
@@ -175,6 +182,10 @@ func (n *Node) Start(ctx context.Context) error {
 	n.id = id
 	n.started = time.Now()
 	if err := n.openState(); err != nil {
+		return err
+	}
+	if err := n.startPlatform(ctx); err != nil {
+		n.closeState()
 		return err
 	}
 	// Bind the API port first: a port in use is an error before minutes of model loading.
@@ -311,7 +322,7 @@ func (n *Node) Shutdown(ctx context.Context) error {
 
 // apiConfig is how the node serves the OpenAI-compatible API.
 func (n *Node) apiConfig() openai.Config {
-	return openai.Config{Backend: n, Node: n, Energy: n, Chat: n, Intentions: n.intents, Version: Version, Logger: n.log}
+	return openai.Config{Backend: n, Node: n, Energy: n, Chat: n, Intentions: n.intents, Version: Version, Logger: n.log, Access: n.accessLayer()}
 }
 
 func (n *Node) apiLnClose() {
@@ -385,15 +396,16 @@ func (n *Node) openState() error {
 
 // closeState flushes and closes the database (idempotent).
 func (n *Node) closeState() error {
+	perr := n.stopPlatform()
 	n.mu.Lock()
 	db := n.db
 	n.db = nil
 	n.mu.Unlock()
 	if db == nil {
-		return nil
+		return perr
 	}
 	if err := db.Close(); err != nil {
 		return fmt.Errorf("database: %w", err)
 	}
-	return nil
+	return perr
 }

@@ -69,6 +69,9 @@ type Config struct {
 	MaxBodyBytes int64 // default 4 MiB
 	Logger       *slog.Logger
 	Registry     *prometheus.Registry // default: a new registry with Go and process collectors
+	// Access, when set, wraps the routes: the platform layer (ARES endpoints, API keys,
+	// quotas and metering) sees every request before the OpenAI handlers do.
+	Access func(next http.Handler) http.Handler
 }
 
 // Server is the OpenAI-compatible HTTP API.
@@ -160,7 +163,11 @@ func (s *Server) routes() http.Handler {
 	mux.Handle("/", s.metrics.instrument("other", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, notFound())
 	})))
-	return s.cors(s.recoverer(mux))
+	var h http.Handler = mux
+	if s.cfg.Access != nil {
+		h = s.cfg.Access(mux)
+	}
+	return s.cors(s.recoverer(h))
 }
 
 // cors adds the API reference's CORS headers and answers preflights.
