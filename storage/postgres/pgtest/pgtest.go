@@ -208,4 +208,3 @@ func Port() int {
 	}
 	return running.port
 }
-
