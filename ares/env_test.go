@@ -152,7 +152,7 @@ func (e *env) serve(o envOpts) *httptest.Server {
 		e.svc = svc
 	}
 	p := New(Config{Service: svc, Required: !o.open, AdminSecret: adminSecret, IPRequestsPerMinute: o.ipLimit, Logger: log})
-	srv := openai.NewServer(openai.Config{Backend: e.backend, Version: "test", Logger: log, Access: p.Wrap})
+	srv := openai.NewServer(openai.Config{Backend: e.backend, Version: "test", Logger: log, Platform: p.Wrap})
 	ts := httptest.NewServer(srv.Handler())
 	e.t.Cleanup(ts.Close)
 	return ts

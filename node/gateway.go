@@ -236,3 +236,9 @@ func (g *Gateway) KernelSettings() (int, float64) {
 	st, _ := g.snapshot()
 	return st.Threads, st.DutyCycle
 }
+
+// OwnerThreads are the threads the node gives its owner's requests.
+func (g *Gateway) OwnerThreads() int {
+	st, _ := g.snapshot()
+	return st.OwnerThreads
+}

@@ -25,6 +25,7 @@ import (
 	"github.com/aria-node/aria/consent"
 	"github.com/aria-node/aria/energy"
 	"github.com/aria-node/aria/inference"
+	"github.com/aria-node/aria/inference/local"
 	"github.com/aria-node/aria/intentions"
 	"github.com/aria-node/aria/openai"
 	"github.com/aria-node/aria/p2p"
@@ -39,7 +40,7 @@ const Version = "0.1.0"
 type Config struct {
 	DataDir  string   // default ~/.aria (ARIA_HOME)
 	Models   []string // paths, names in the data dir, or synthetic shapes; default: tiny; NoModel: none (route only)
-	Engine   inference.Options
+	Engine   local.Options
 	Host     string    // HTTP API bind address; default 127.0.0.1
 	APIPort  int       // HTTP API port; default 3000; -1 disables the API
 	Port     int       // WebSocket peer protocol port; default 8765
@@ -50,8 +51,9 @@ type Config struct {
 	EnergyReferences *energy.References  // default energy.DefaultReferences()
 
 	// Consent is the owner's contract (default consent.Default()). Its cpu_percent
-	// sets the engine's threads and duty cycle unless Engine.Threads is set, and its
-	// max_ram_mb the engine's memory budget.
+	// sets the threads and duty cycle of work done for others (Engine.Remote; the
+	// owner's requests use Engine.Threads, default every core), and its max_ram_mb
+	// the engine's memory budget.
 	Consent *consent.Contract
 	// Intentions tunes the intentions store (embedder, threshold, clock); the node
 	// picks the embedder when none is given.
@@ -60,6 +62,11 @@ type Config struct {
 	Now func() time.Time
 	// Peers configures the peer network (libp2p discovery and the WebSocket protocol).
 	Peers PeerConfig
+	// CORSOrigins widens the browser origins allowed to use the API (default: the
+	// node's own and localhost origins; "*" any, unsafe); AllowedHosts the Host names
+	// a loopback-bound API answers. See openai.Access.
+	CORSOrigins  []string
+	AllowedHosts []string
 	// Platform configures the ARES platform layer (keys, quotas, metering).
 	Platform PlatformConfig
 }
@@ -80,7 +87,7 @@ func DefaultDataDir() string {
 type Node struct {
 	cfg         Config
 	log         *slog.Logger
-	engine      *inference.LocalEngine
+	engine      *local.Engine
 	started     time.Time
 	id          peer.ID
 	db          *bolt.DB
@@ -170,8 +177,15 @@ func (n *Node) Start(ctx context.Context) error {
 		return err
 	}
 	n.admission = consent.NewAdmission(*n.cfg.Consent, n.cfg.Now)
-	threads, duty := n.cfg.Consent.Threads(runtime.NumCPU(), n.cfg.Engine.Threads)
-	n.cfg.Engine.Threads, n.cfg.Engine.DutyCycle = threads, duty
+	// The owner's requests use every thread (or --threads); the contract's cpu_percent
+	// is the share of work done for others, never more threads than the owner's.
+	cores := runtime.NumCPU()
+	if n.cfg.Engine.Threads <= 0 {
+		n.cfg.Engine.Threads = cores
+	}
+	share, _ := n.cfg.Consent.Threads(cores, 0)
+	threads, duty := n.cfg.Consent.Threads(cores, min(share, n.cfg.Engine.Threads))
+	n.cfg.Engine.Remote = local.Share{Threads: threads, Duty: duty}
 	if b := n.cfg.Consent.RAMLimitBytes(); b > 0 {
 		n.cfg.Engine.MemoryBudget = uint64(b)
 	}
@@ -203,14 +217,14 @@ func (n *Node) Start(ctx context.Context) error {
 		n.closeState()
 		return err
 	}
-	n.engine = inference.NewLocal(n.cfg.Engine)
+	n.engine = local.New(n.cfg.Engine)
 	for _, spec := range n.cfg.Models {
 		if spec == NoModel {
 			continue
 		}
 		path, err := ResolveModel(ctx, n.cfg.DataDir, spec, n.cfg.Progress)
 		if err == nil {
-			_, err = n.engine.Load(ctx, path, inference.LoadOptions{})
+			_, err = n.engine.Load(ctx, path, local.LoadOptions{})
 		}
 		if err != nil {
 			if ctx.Err() != nil {
@@ -244,7 +258,7 @@ func (n *Node) Start(ctx context.Context) error {
 		n.closeState()
 		return err
 	}
-	n.log.Info("consent contract", "cpu_percent", n.cfg.Consent.CPUPercent, "threads", threads, "duty_cycle", duty,
+	n.log.Info("consent contract", "cpu_percent", n.cfg.Consent.CPUPercent, "owner_threads", n.cfg.Engine.Threads, "remote_threads", threads, "remote_duty_cycle", duty,
 		"max_concurrent_tasks", n.cfg.Consent.MaxConcurrentTasks, "schedule", n.cfg.Consent.Schedule, "task_types", n.cfg.Consent.TaskTypes)
 	n.mu.Lock()
 	n.running = true
@@ -270,7 +284,7 @@ func (n *Node) APIAddr() string {
 func (n *Node) ID() peer.ID { return n.id }
 
 // Engine is the node's local inference engine.
-func (n *Node) Engine() *inference.LocalEngine { return n.engine }
+func (n *Node) Engine() *local.Engine { return n.engine }
 
 // LoadErrors reports models given at start that are not being served, and why.
 func (n *Node) LoadErrors() []error {
@@ -322,7 +336,13 @@ func (n *Node) Shutdown(ctx context.Context) error {
 
 // apiConfig is how the node serves the OpenAI-compatible API.
 func (n *Node) apiConfig() openai.Config {
-	return openai.Config{Backend: n, Node: n, Energy: n, Chat: n, Intentions: n.intents, Version: Version, Logger: n.log, Access: n.accessLayer()}
+	port := 0
+	if n.apiLn != nil {
+		port = n.apiLn.Addr().(*net.TCPAddr).Port
+	}
+	return openai.Config{Backend: n, Node: n, Energy: n, Chat: n, Intentions: n.intents, Version: Version, Logger: n.log,
+		Access:   openai.Access{BindHost: n.cfg.Host, Port: port, Origins: n.cfg.CORSOrigins, Hosts: n.cfg.AllowedHosts},
+		Platform: n.accessLayer()}
 }
 
 func (n *Node) apiLnClose() {

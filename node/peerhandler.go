@@ -25,7 +25,8 @@ func (h peerHandler) Infer(ctx context.Context, r peerproto.InferenceRequest, fr
 	if err != nil {
 		return peerproto.InferenceResponse{}, err
 	}
-	if from.PeerID != "" || !consent.FromOwner(from.RemoteAddr) {
+	req.Remote = from.PeerID != "" || !consent.FromOwner(from.RemoteAddr)
+	if req.Remote {
 		task, err := taskType(r.TaskType, lastUser(req.Messages))
 		if err != nil {
 			return peerproto.InferenceResponse{}, &peerproto.Error{Code: "invalid_request", Message: "task_type: " + err.Error()}
@@ -117,6 +118,7 @@ type NodeStats struct {
 	Consent       openai.ConsentStatus  `json:"consent"`
 	Threads       int                   `json:"threads"`
 	DutyCycle     float64               `json:"duty_cycle"`
+	OwnerThreads  int                   `json:"owner_threads"`
 	Peers         int                   `json:"peers"`
 	Addrs         []string              `json:"p2p_addrs"`
 	Energy        openai.Energy         `json:"energy"`
@@ -132,6 +134,7 @@ func (n *Node) NodeStats(ctx context.Context) NodeStats {
 	st := NodeStats{NodeID: n.id.String(), Version: Version, UptimeSeconds: n.Uptime().Seconds(), Models: n.engine.Models(),
 		Slots: n.engine.Stats(), Load: rec.Load, Accepting: rec.Accepting, Consent: n.ConsentStatus(), Energy: n.Energy(), Time: time.Now().UTC()}
 	st.Threads, st.DutyCycle = n.KernelSettings()
+	st.OwnerThreads = n.OwnerThreads()
 	if n.host != nil {
 		st.Peers = len(n.host.Peers(ctx))
 		st.Addrs = n.host.Addrs()

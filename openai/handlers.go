@@ -41,6 +41,7 @@ func (s *Server) handleChat(w http.ResponseWriter, r *http.Request) {
 		writeError(w, invalidRequest("'n' is %d but this node runs at most %d generations at once (slots + queue)", p.n, st.TotalSlots+st.QueueSize))
 		return
 	}
+	p.req.Remote = remoteClient(r) // the consent contract's CPU share applies to others' work only
 	if s.cfg.Chat != nil {
 		turn, err := s.cfg.Chat.BeginChat(r.Context(), chatInfo(r, req, p))
 		if err != nil {
@@ -326,6 +327,9 @@ func (s *Server) status() Status {
 		cs := src.ConsentStatus()
 		out.Consent = &cs
 		out.Threads, out.DutyCycle = src.KernelSettings()
+	}
+	if ot, ok := s.cfg.Node.(interface{ OwnerThreads() int }); ok {
+		out.OwnerThreads = ot.OwnerThreads()
 	}
 	return out
 }

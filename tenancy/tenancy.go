@@ -208,7 +208,7 @@ type Settlement struct {
 type Store interface {
 	CreateTenant(ctx context.Context, t Tenant) error // ErrConflict on a taken name
 	Tenant(ctx context.Context, id string) (Tenant, error)
-	Tenants(ctx context.Context) ([]Tenant, error)
+	Tenants(ctx context.Context) ([]Tenant, error) // by created_at, then name
 	SetTier(ctx context.Context, id string, tier Tier) (Tenant, error)
 	// Provision creates a tenant, its key and its agents in one transaction.
 	Provision(ctx context.Context, t Tenant, k APIKey, agents []Agent) error
@@ -217,7 +217,7 @@ type Store interface {
 
 	CreateKey(ctx context.Context, k APIKey) error // ErrNotFound without the tenant
 	KeyByHash(ctx context.Context, hash []byte) (APIKey, error)
-	Keys(ctx context.Context, tenantID string) ([]APIKey, error)
+	Keys(ctx context.Context, tenantID string) ([]APIKey, error) // by created_at, then name
 	RevokeKey(ctx context.Context, tenantID, keyID string, at time.Time) error // ErrNotFound for another tenant's key
 	TouchKey(ctx context.Context, keyID string, at time.Time) error
 

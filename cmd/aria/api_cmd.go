@@ -102,6 +102,7 @@ func apiStartCommand() *cli.Command {
 			&cli.StringFlag{Name: "host", Value: "127.0.0.1", Usage: "address the API binds to"},
 			&cli.StringFlag{Name: "node-host", Value: "localhost", EnvVars: []string{"ARIA_NODE_HOST"}, Usage: "the node's host"},
 			&cli.IntFlag{Name: "node-port", Value: 8765, EnvVars: []string{"ARIA_NODE_PORT"}, Usage: "the node's WebSocket port"},
+			corsOriginsFlag(), allowedHostsFlag(),
 		},
 		Action: func(c *cli.Context) error {
 			if p := c.Int("port"); p <= 0 || p > 65535 {
@@ -114,7 +115,9 @@ func apiStartCommand() *cli.Command {
 			url := nodeURL(c)
 			gw := node.NewGateway(c.Context, node.GatewayConfig{URL: url})
 			defer gw.Close()
-			srv := openai.NewServer(openai.Config{Backend: gw, Node: gw, Energy: gw, Version: node.Version})
+			srv := openai.NewServer(openai.Config{Backend: gw, Node: gw, Energy: gw, Version: node.Version,
+				Access: openai.Access{BindHost: c.String("host"), Port: ln.Addr().(*net.TCPAddr).Port,
+					Origins: c.StringSlice("cors-origins"), Hosts: c.StringSlice("allowed-hosts")}})
 			done := make(chan error, 1)
 			go func() { done <- srv.Serve(ln) }()
 			slog.Info("OpenAI-compatible gateway listening", "url", "http://"+ln.Addr().String()+"/v1", "node", url, "node_reachable", gw.Reachable())

@@ -11,7 +11,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/aria-node/aria/inference"
+	"github.com/aria-node/aria/inference/local"
 	"github.com/aria-node/aria/node"
 )
 
@@ -29,6 +29,7 @@ func nodeCommand() *cli.Command {
 				&cli.IntFlag{Name: "api-port", Value: 3000, EnvVars: []string{"ARIA_API_PORT"}, Usage: "OpenAI-compatible HTTP API port"},
 				&cli.IntFlag{Name: "port", Value: 8765, EnvVars: []string{"ARIA_NODE_PORT"}, Usage: "WebSocket peer protocol port"},
 				&cli.BoolFlag{Name: "no-api", Usage: "do not start the HTTP API"},
+				corsOriginsFlag(), allowedHostsFlag(),
 			),
 			Action: func(c *cli.Context) error {
 				apiPort := c.Int("api-port")
@@ -59,6 +60,8 @@ func nodeCommand() *cli.Command {
 					Host:             c.String("host"),
 					APIPort:          apiPort,
 					Port:             c.Int("port"),
+					CORSOrigins:      c.StringSlice("cors-origins"),
+					AllowedHosts:     c.StringSlice("allowed-hosts"),
 					Platform:         platformConfig(c),
 				})
 				if err := n.Start(c.Context); err != nil {
@@ -84,7 +87,7 @@ func printNodeStats(st node.NodeStats) {
 	}
 	fmt.Fprintf(tw, "models\t%s\n", strings.Join(models, ", "))
 	fmt.Fprintf(tw, "slots\t%d/%d active, %d/%d queued (load %.2f)\n", st.Slots.ActiveSlots, st.Slots.TotalSlots, st.Slots.Queued, st.Slots.QueueSize, st.Load)
-	fmt.Fprintf(tw, "kernel\t%d threads, duty cycle %.2f\n", st.Threads, st.DutyCycle)
+	fmt.Fprintf(tw, "kernel\towner: %d threads; work for others: %d threads, duty cycle %.2f\n", st.OwnerThreads, st.Threads, st.DutyCycle)
 	fmt.Fprintf(tw, "peers\t%d connected\n", st.Peers)
 	for _, a := range st.Addrs {
 		fmt.Fprintf(tw, "\t%s\n", a)
@@ -127,8 +130,8 @@ func engineFlags() []cli.Flag {
 	}
 }
 
-func engineOptions(c *cli.Context) inference.Options {
-	return inference.Options{
+func engineOptions(c *cli.Context) local.Options {
+	return local.Options{
 		Threads:     c.Int("threads"),
 		Slots:       c.Int("slots"),
 		SlotContext: c.Int("ctx-size"),

@@ -256,7 +256,12 @@ func (s *TenancyStore) Keys(ctx context.Context, tenantID string) (out []tenancy
 			return nil
 		})
 	})
-	slices.SortFunc(out, func(a, b tenancy.APIKey) int { return a.CreatedAt.Compare(b.CreatedAt) })
+	slices.SortFunc(out, func(a, b tenancy.APIKey) int {
+		if c := a.CreatedAt.Compare(b.CreatedAt); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Name+a.ID, b.Name+b.ID)
+	})
 	return out, err
 }
 

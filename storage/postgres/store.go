@@ -255,7 +255,7 @@ func (s *Store) KeyByHash(ctx context.Context, hash []byte) (tenancy.APIKey, err
 }
 
 func (s *Store) Keys(ctx context.Context, tenantID string) ([]tenancy.APIKey, error) {
-	rows, err := s.pool.Query(ctx, `SELECT `+keyCols+` FROM ares_api_keys WHERE tenant_id = $1 ORDER BY created_at, id`, tenantID)
+	rows, err := s.pool.Query(ctx, `SELECT `+keyCols+` FROM ares_api_keys WHERE tenant_id = $1 ORDER BY created_at, name || id`, tenantID)
 	if err != nil {
 		return nil, wrap("api keys", err)
 	}

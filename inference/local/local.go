@@ -1,4 +1,4 @@
-package inference
+package local
 
 import (
 	"bufio"
@@ -16,13 +16,14 @@ import (
 	"sync"
 	"time"
 
+	"github.com/aria-node/aria/inference"
 	"github.com/aria-node/aria/inference/gguf"
 	"github.com/aria-node/aria/inference/llamacpp"
 )
 
-// Options configures a LocalEngine. Zero fields take the documented defaults.
+// Options configures an Engine. Zero fields take the documented defaults.
 type Options struct {
-	Threads     int    // CPU threads per decode; default: number of CPUs
+	Threads     int    // CPU threads per decode for the owner's requests; default: number of CPUs
 	Slots       int    // parallel sequences per model; default 4
 	SlotContext int    // context window per request in tokens; default min(4096, trained context)
 	BatchSize   int    // max tokens per decode call (prompt chunking); default 512
@@ -30,11 +31,22 @@ type Options struct {
 	MemoryLimit uint64 // bytes a model (weights + KV cache) may use; default: MemAvailable
 	// MemoryBudget bounds all loaded models together (the owner's max_ram_mb); 0 = none.
 	MemoryBudget uint64
-	// DutyCycle (0 < d <= 1; 0 means 1) keeps the kernel busy for only this fraction
-	// of wall time: after each decode step of duration t the runner rests t·(1/d − 1).
-	// It bounds CPU use below what the thread count alone allows (e.g. 25% of 2 cores
-	// with 1 thread is a duty cycle of 0.5).
-	DutyCycle float64
+	// Remote is the CPU share for work done for others (Request.Remote, the consent
+	// contract's cpu_percent). A decode step whose batch holds only remote requests runs
+	// with Remote.Threads at duty cycle Remote.Duty; a step with any owner request in
+	// its batch runs with Threads and no rest. Zero fields mean the owner's settings.
+	Remote Share
+
+	stepHook func(threads int, duty float64, owner, remote int) // tests: see runnerConfig
+}
+
+// Share is a thread count and duty cycle. Duty (0 < d <= 1; 0 means 1) keeps the
+// kernel busy for only this fraction of wall time: after each decode step of duration
+// t the runner rests t·(1/d − 1). It bounds CPU use below what the thread count alone
+// allows (e.g. 25% of 2 cores with 1 thread is a duty cycle of 0.5).
+type Share struct {
+	Threads int
+	Duty    float64
 }
 
 func (o Options) withDefaults() Options {
@@ -50,8 +62,11 @@ func (o Options) withDefaults() Options {
 	if o.QueueSize <= 0 {
 		o.QueueSize = 16
 	}
-	if o.DutyCycle <= 0 || o.DutyCycle > 1 {
-		o.DutyCycle = 1
+	if o.Remote.Threads <= 0 || o.Remote.Threads > o.Threads {
+		o.Remote.Threads = o.Threads
+	}
+	if o.Remote.Duty <= 0 || o.Remote.Duty > 1 {
+		o.Remote.Duty = 1
 	}
 	return o
 }
@@ -61,8 +76,8 @@ type LoadOptions struct {
 	ID string // model id served to clients; default: file name without .gguf
 }
 
-// LocalEngine serves models resident in this process through llama.cpp.
-type LocalEngine struct {
+// Engine serves models resident in this process through llama.cpp.
+type Engine struct {
 	opts    Options
 	mu      sync.RWMutex
 	runners map[string]*runner
@@ -70,32 +85,32 @@ type LocalEngine struct {
 	closed  bool
 }
 
-var _ Engine = (*LocalEngine)(nil)
+var _ inference.Engine = (*Engine)(nil)
 
-// NewLocal returns an engine with no models loaded.
-func NewLocal(opts Options) *LocalEngine {
-	return &LocalEngine{opts: opts.withDefaults(), runners: map[string]*runner{}}
+// New returns an engine with no models loaded.
+func New(opts Options) *Engine {
+	return &Engine{opts: opts.withDefaults(), runners: map[string]*runner{}}
 }
 
-// Threads is the number of CPU threads each decode uses.
-func (e *LocalEngine) Threads() int { return e.opts.Threads }
+// Threads is the number of CPU threads a decode with an owner's request uses.
+func (e *Engine) Threads() int { return e.opts.Threads }
 
-// DutyCycle is the fraction of wall time the kernel may run.
-func (e *LocalEngine) DutyCycle() float64 { return e.opts.DutyCycle }
+// RemoteShare is the threads and duty cycle of decode steps that serve only others.
+func (e *Engine) RemoteShare() Share { return e.opts.Remote }
 
 // Load validates a GGUF file, checks it fits in memory, and loads it resident. Every
 // problem is an error naming it; llama.cpp only sees files the validator accepted.
-func (e *LocalEngine) Load(ctx context.Context, path string, lo LoadOptions) (ModelInfo, error) {
+func (e *Engine) Load(ctx context.Context, path string, lo LoadOptions) (inference.ModelInfo, error) {
 	if err := ctx.Err(); err != nil {
-		return ModelInfo{}, err
+		return inference.ModelInfo{}, err
 	}
 	f, err := gguf.Open(path)
 	if err != nil {
-		return ModelInfo{}, fmt.Errorf("load model: %w", err)
+		return inference.ModelInfo{}, fmt.Errorf("load model: %w", err)
 	}
 	info, err := describeModel(path, f)
 	if err != nil {
-		return ModelInfo{}, fmt.Errorf("load model %s: %w", path, err)
+		return inference.ModelInfo{}, fmt.Errorf("load model %s: %w", path, err)
 	}
 	if lo.ID != "" {
 		info.ID = lo.ID
@@ -105,10 +120,10 @@ func (e *LocalEngine) Load(ctx context.Context, path string, lo LoadOptions) (Mo
 	closed := e.closed
 	e.mu.RUnlock()
 	if closed {
-		return ModelInfo{}, ErrClosed
+		return inference.ModelInfo{}, inference.ErrClosed
 	}
 	if dup {
-		return ModelInfo{}, fmt.Errorf("load model %s: a model with id %q is already loaded", path, info.ID)
+		return inference.ModelInfo{}, fmt.Errorf("load model %s: a model with id %q is already loaded", path, info.ID)
 	}
 
 	slotCtx := e.opts.SlotContext
@@ -125,7 +140,7 @@ func (e *LocalEngine) Load(ctx context.Context, path string, lo LoadOptions) (Mo
 		limit = memAvailable()
 	}
 	if limit > 0 && need > limit {
-		return ModelInfo{}, fmt.Errorf("load model %s: needs about %d MiB (weights %d MiB + KV cache %d MiB for %d slots × %d tokens) but only %d MiB is available; use a smaller model, fewer slots or a shorter context",
+		return inference.ModelInfo{}, fmt.Errorf("load model %s: needs about %d MiB (weights %d MiB + KV cache %d MiB for %d slots × %d tokens) but only %d MiB is available; use a smaller model, fewer slots or a shorter context",
 			path, need>>20, uint64(info.FileSize)>>20, kv>>20, e.opts.Slots, slotCtx, limit>>20)
 	}
 
@@ -137,7 +152,7 @@ func (e *LocalEngine) Load(ctx context.Context, path string, lo LoadOptions) (Mo
 		}
 		e.mu.RUnlock()
 		if used+need > budget {
-			return ModelInfo{}, fmt.Errorf("load model %s: needs about %d MiB (weights %d MiB + KV cache %d MiB) but the node's memory budget (max_ram_mb) is %d MiB with %d MiB used by loaded models; raise the budget, use a smaller model, fewer slots or a shorter context",
+			return inference.ModelInfo{}, fmt.Errorf("load model %s: needs about %d MiB (weights %d MiB + KV cache %d MiB) but the node's memory budget (max_ram_mb) is %d MiB with %d MiB used by loaded models; raise the budget, use a smaller model, fewer slots or a shorter context",
 				path, need>>20, uint64(info.FileSize)>>20, kv>>20, budget>>20, used>>20)
 		}
 	}
@@ -146,7 +161,7 @@ func (e *LocalEngine) Load(ctx context.Context, path string, lo LoadOptions) (Mo
 	start := time.Now()
 	model, err := llamacpp.LoadModel(path, llamacpp.ModelParams{UseMmap: true})
 	if err != nil {
-		return ModelInfo{}, fmt.Errorf("%w: %v", ErrKernelUnavailable, err)
+		return inference.ModelInfo{}, fmt.Errorf("%w: %v", inference.ErrKernelUnavailable, err)
 	}
 	info.ChatTemplate = model.ChatTemplate()
 	info.VocabSize = model.NVocab()
@@ -155,17 +170,18 @@ func (e *LocalEngine) Load(ctx context.Context, path string, lo LoadOptions) (Mo
 	info.LoadedAt = time.Now()
 	r, err := newRunner(info, model, runnerConfig{
 		Slots: e.opts.Slots, SlotCtx: slotCtx, Batch: max(e.opts.BatchSize, e.opts.Slots),
-		Threads: e.opts.Threads, QueueSize: e.opts.QueueSize, Duty: e.opts.DutyCycle,
+		Threads: e.opts.Threads, QueueSize: e.opts.QueueSize, Remote: e.opts.Remote,
+		stepHook: e.opts.stepHook,
 	})
 	if err != nil {
 		model.Close()
-		return ModelInfo{}, fmt.Errorf("%w: %v", ErrKernelUnavailable, err)
+		return inference.ModelInfo{}, fmt.Errorf("%w: %v", inference.ErrKernelUnavailable, err)
 	}
 	e.mu.Lock()
 	if e.closed {
 		e.mu.Unlock()
 		r.close()
-		return ModelInfo{}, ErrClosed
+		return inference.ModelInfo{}, inference.ErrClosed
 	}
 	e.runners[info.ID] = r
 	e.order = append(e.order, info.ID)
@@ -180,7 +196,7 @@ func (e *LocalEngine) Load(ctx context.Context, path string, lo LoadOptions) (Mo
 }
 
 // Unload stops a model and frees it; its queued and running requests fail with ErrClosed.
-func (e *LocalEngine) Unload(id string) error {
+func (e *Engine) Unload(id string) error {
 	e.mu.Lock()
 	r, ok := e.runners[id]
 	if ok {
@@ -189,50 +205,65 @@ func (e *LocalEngine) Unload(id string) error {
 	}
 	e.mu.Unlock()
 	if !ok {
-		return fmt.Errorf("%w: %q", ErrModelNotFound, id)
+		return fmt.Errorf("%w: %q", inference.ErrModelNotFound, id)
 	}
 	r.close()
 	return nil
 }
 
 // Models lists loaded models in load order.
-func (e *LocalEngine) Models() []ModelInfo {
+func (e *Engine) Models() []inference.ModelInfo {
 	e.mu.RLock()
 	defer e.mu.RUnlock()
-	out := make([]ModelInfo, 0, len(e.order))
+	out := make([]inference.ModelInfo, 0, len(e.order))
 	for _, id := range e.order {
 		out = append(out, e.runners[id].info)
 	}
 	return out
 }
 
-func (e *LocalEngine) runner(id string) (*runner, error) {
+// runner finds model id's runner and takes a reference on its C model, which the
+// caller gives back with r.users.Done(): the model is not freed while it is in use.
+func (e *Engine) runner(id string) (*runner, error) {
 	e.mu.RLock()
-	defer e.mu.RUnlock()
-	if e.closed {
-		return nil, ErrClosed
+	r, ok := e.runners[id]
+	closed := e.closed
+	e.mu.RUnlock()
+	if closed {
+		return nil, inference.ErrClosed
 	}
-	if r, ok := e.runners[id]; ok {
-		return r, nil
+	if !ok {
+		return nil, fmt.Errorf("%w: %q", inference.ErrModelNotFound, id)
 	}
-	return nil, fmt.Errorf("%w: %q", ErrModelNotFound, id)
+	if err := r.acquire(); err != nil {
+		return nil, err
+	}
+	if testHookModelInUse != nil {
+		testHookModelInUse()
+	}
+	return r, nil
 }
 
+// testHookModelInUse, when set (tests), runs after a caller took the model.
+var testHookModelInUse func()
+
 // Tokenize implements Engine.
-func (e *LocalEngine) Tokenize(ctx context.Context, model, text string) ([]int32, error) {
+func (e *Engine) Tokenize(ctx context.Context, model, text string) ([]int32, error) {
 	r, err := e.runner(model)
 	if err != nil {
 		return nil, err
 	}
+	defer r.users.Done()
 	return r.model.Tokenize(text, false, false)
 }
 
 // Detokenize renders token ids back to text (control tokens render as nothing).
-func (e *LocalEngine) Detokenize(model string, toks []int32) (string, error) {
+func (e *Engine) Detokenize(model string, toks []int32) (string, error) {
 	r, err := e.runner(model)
 	if err != nil {
 		return "", err
 	}
+	defer r.users.Done()
 	var b []byte
 	for _, t := range toks {
 		if t < 0 || int(t) >= r.model.NVocab() {
@@ -244,19 +275,20 @@ func (e *LocalEngine) Detokenize(model string, toks []int32) (string, error) {
 }
 
 // Embed implements Engine.
-func (e *LocalEngine) Embed(ctx context.Context, model string, texts []string) ([][]float32, error) {
+func (e *Engine) Embed(ctx context.Context, model string, texts []string) ([][]float32, error) {
 	r, err := e.runner(model)
 	if err != nil {
 		return nil, err
 	}
+	defer r.users.Done()
 	return r.embed(ctx, texts)
 }
 
 // Stats implements Engine.
-func (e *LocalEngine) Stats() Stats {
+func (e *Engine) Stats() inference.Stats {
 	e.mu.RLock()
 	defer e.mu.RUnlock()
-	var s Stats
+	var s inference.Stats
 	for _, r := range e.runners {
 		s.ActiveSlots += int(r.active.Load())
 		s.TotalSlots += r.cfg.Slots
@@ -267,7 +299,7 @@ func (e *LocalEngine) Stats() Stats {
 }
 
 // Close implements Engine.
-func (e *LocalEngine) Close() error {
+func (e *Engine) Close() error {
 	e.mu.Lock()
 	if e.closed {
 		e.mu.Unlock()
@@ -288,13 +320,14 @@ func (e *LocalEngine) Close() error {
 }
 
 // Prompt renders a request into the exact text the model will see.
-func (e *LocalEngine) Prompt(req Request) (string, error) {
+func (e *Engine) Prompt(req inference.Request) (string, error) {
 	r, err := e.runner(req.Model)
 	if err != nil {
 		return "", err
 	}
+	defer r.users.Done()
 	if req.Messages != nil {
-		if err := validateMessages(req.Messages); err != nil {
+		if err := inference.ValidateMessages(req.Messages); err != nil {
 			return "", err
 		}
 		return renderChat(r.info.ChatTemplate, req.Messages)
@@ -303,64 +336,56 @@ func (e *LocalEngine) Prompt(req Request) (string, error) {
 }
 
 // Generate implements Engine.
-func (e *LocalEngine) Generate(ctx context.Context, req Request, onToken func(Token) error) (Result, error) {
+func (e *Engine) Generate(ctx context.Context, req inference.Request, onToken func(inference.Token) error) (inference.Result, error) {
 	start := time.Now()
 	r, err := e.runner(req.Model)
 	if err != nil {
-		return Result{}, err
+		return inference.Result{}, err
 	}
-	if req.MaxTokens <= 0 {
-		return Result{}, invalid("max_tokens", "must be a positive integer, got %d", req.MaxTokens)
-	}
-	if err := req.Sampling.validate(); err != nil {
-		return Result{}, err
+	defer r.users.Done()
+	if err := req.Validate(); err != nil {
+		return inference.Result{}, err
 	}
 	var prompt []int32
 	if req.Messages != nil {
-		if err := validateMessages(req.Messages); err != nil {
-			return Result{}, err
-		}
 		text, err := renderChat(r.info.ChatTemplate, req.Messages)
 		if err != nil {
-			return Result{}, fmt.Errorf("render chat template: %w", err)
+			return inference.Result{}, fmt.Errorf("render chat template: %w", err)
 		}
 		prompt, err = r.model.Tokenize(text, r.model.AddBOS(), true)
 		if err != nil {
-			return Result{}, err
+			return inference.Result{}, err
 		}
 	} else {
-		if req.Prompt == "" {
-			return Result{}, invalid("prompt", "must not be empty")
-		}
 		prompt, err = r.model.Tokenize(req.Prompt, r.model.AddBOS(), false)
 		if err != nil {
-			return Result{}, err
+			return inference.Result{}, err
 		}
 	}
 	if len(prompt) == 0 {
-		return Result{}, invalid("prompt", "tokenizes to nothing")
+		return inference.Result{}, &inference.InvalidError{Field: "prompt", Msg: "tokenizes to nothing"}
 	}
 	if len(prompt) >= r.cfg.SlotCtx {
-		return Result{}, fmt.Errorf("%w: the prompt has %d tokens and the context window is %d", ErrContextLength, len(prompt), r.cfg.SlotCtx)
+		return inference.Result{}, fmt.Errorf("%w: the prompt has %d tokens and the context window is %d", inference.ErrContextLength, len(prompt), r.cfg.SlotCtx)
 	}
 	tctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	t := &task{
 		ctx: tctx, cancel: cancel, prompt: prompt, maxTokens: req.MaxTokens,
 		sampler: newSampler(req.Sampling, prompt), text: newTextStream(req.Stop),
-		enqueued: start, notify: make(chan struct{}, 1),
+		enqueued: start, notify: make(chan struct{}, 1), remote: req.Remote,
 	}
 	if err := r.submit(t); err != nil {
-		return Result{}, err
+		return inference.Result{}, err
 	}
 	var sb strings.Builder
 	var firstOut time.Time
-	var batch []Token
+	var batch []inference.Token
 	for {
 		select {
 		case <-t.notify:
 		case <-ctx.Done():
-			return Result{}, ctx.Err()
+			return inference.Result{}, ctx.Err()
 		}
 		t.mu.Lock()
 		batch, t.pending = t.pending, batch[:0]
@@ -374,7 +399,7 @@ func (e *LocalEngine) Generate(ctx context.Context, req Request, onToken func(To
 			if onToken != nil {
 				if err := onToken(tok); err != nil {
 					cancel()
-					return Result{}, err
+					return inference.Result{}, err
 				}
 			}
 		}
@@ -382,9 +407,9 @@ func (e *LocalEngine) Generate(ctx context.Context, req Request, onToken func(To
 			continue
 		}
 		if ferr != nil {
-			return Result{}, ferr
+			return inference.Result{}, ferr
 		}
-		res := Result{
+		res := inference.Result{
 			Text: sb.String(), FinishReason: reason,
 			PromptTokens: len(prompt), CompletionTokens: t.generated,
 		}
@@ -399,17 +424,21 @@ func (e *LocalEngine) Generate(ctx context.Context, req Request, onToken func(To
 	}
 }
 
+func invalid(field, format string, args ...any) error {
+	return &inference.InvalidError{Field: field, Msg: fmt.Sprintf(format, args...)}
+}
+
 // describeModel reads what ModelInfo needs from the validated header.
-func describeModel(path string, f *gguf.File) (ModelInfo, error) {
+func describeModel(path string, f *gguf.File) (inference.ModelInfo, error) {
 	arch := f.Architecture()
 	if arch == "" {
-		return ModelInfo{}, errors.New("general.architecture is missing: not a model file")
+		return inference.ModelInfo{}, errors.New("general.architecture is missing: not a model file")
 	}
 	if len(f.Tensors) == 0 {
-		return ModelInfo{}, errors.New("the file has no tensors (a vocabulary-only GGUF?)")
+		return inference.ModelInfo{}, errors.New("the file has no tensors (a vocabulary-only GGUF?)")
 	}
 	id := strings.TrimSuffix(filepath.Base(path), ".gguf")
-	info := ModelInfo{ID: id, Path: path, Architecture: arch, Parameters: f.ParameterCount(), FileSize: f.Size}
+	info := inference.ModelInfo{ID: id, Path: path, Architecture: arch, Parameters: f.ParameterCount(), FileSize: f.Size}
 	info.Name, _ = f.String("general.name")
 	if n, ok := f.Uint(arch + ".context_length"); ok {
 		info.ContextLength = int(min(n, math.MaxInt32))

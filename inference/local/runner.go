@@ -1,4 +1,4 @@
-package inference
+package local
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/aria-node/aria/inference"
 	"github.com/aria-node/aria/inference/llamacpp"
 )
 
@@ -20,7 +21,7 @@ import (
 // token of every generating sequence plus as many pending prompt tokens as fit, so new
 // requests join while others are mid-generation, and one Decode serves them all.
 type runner struct {
-	info  ModelInfo
+	info  inference.ModelInfo
 	model *llamacpp.Model
 	lctx  *llamacpp.Context
 	batch *llamacpp.Batch
@@ -31,10 +32,19 @@ type runner struct {
 	quit   chan struct{}
 	done   chan struct{}
 	active atomic.Int32
-	closed atomic.Bool
+
+	// mu orders submit and acquire against close: once closed is set no task enters
+	// the queue (the loop's last drain sees every task) and no caller takes the model.
+	mu     sync.Mutex
+	closed bool
+	// users counts callers using the C model outside the loop (tokenize, detokenize,
+	// embed, a whole Generate); close waits for them before freeing it.
+	users sync.WaitGroup
 
 	slots []*slot
 	piece []byte
+
+	threads int // the context's current thread count
 
 	embedMu  sync.Mutex
 	embedCtx *llamacpp.Context
@@ -45,9 +55,12 @@ type runnerConfig struct {
 	Slots     int
 	SlotCtx   int
 	Batch     int
-	Threads   int
+	Threads   int // with any owner request in the batch
 	QueueSize int
-	Duty      float64 // fraction of wall time the kernel may run; 1 = always
+	Remote    Share // with only remote requests in the batch
+	// stepHook, when set (tests), is called before each decode step with the threads
+	// and duty cycle it runs with and how many owner and remote requests are in it.
+	stepHook func(threads int, duty float64, owner, remote int)
 }
 
 // slot is one llama.cpp sequence. Its KV cells stay after a request ends, so the next
@@ -67,6 +80,7 @@ type task struct {
 	cancel    context.CancelFunc
 	prompt    []int32
 	maxTokens int
+	remote    bool // work for others: runs under the remote share
 	sampler   *sampler
 	text      *textStream
 	enqueued  time.Time
@@ -77,14 +91,14 @@ type task struct {
 	firstTok  time.Time
 
 	mu       sync.Mutex
-	pending  []Token
+	pending  []inference.Token
 	finished bool
 	finish   string
 	err      error
 	notify   chan struct{}
 }
 
-func (t *task) emit(tok Token) {
+func (t *task) emit(tok inference.Token) {
 	t.mu.Lock()
 	t.pending = append(t.pending, tok)
 	t.mu.Unlock()
@@ -105,7 +119,7 @@ func (t *task) wake() {
 	}
 }
 
-func newRunner(info ModelInfo, model *llamacpp.Model, cfg runnerConfig) (*runner, error) {
+func newRunner(info inference.ModelInfo, model *llamacpp.Model, cfg runnerConfig) (*runner, error) {
 	lctx, err := llamacpp.NewContext(model, llamacpp.ContextParams{
 		NCtx:    cfg.Slots * cfg.SlotCtx,
 		NBatch:  cfg.Batch,
@@ -125,16 +139,17 @@ func newRunner(info ModelInfo, model *llamacpp.Model, cfg runnerConfig) (*runner
 		return nil, err
 	}
 	r := &runner{
-		info:  info,
-		model: model,
-		lctx:  lctx,
-		batch: batch,
-		cfg:   cfg,
-		log:   slog.With("model", info.ID),
-		queue: make(chan *task, cfg.QueueSize),
-		quit:  make(chan struct{}),
-		done:  make(chan struct{}),
-		piece: make([]byte, 0, 64),
+		info:    info,
+		model:   model,
+		lctx:    lctx,
+		batch:   batch,
+		cfg:     cfg,
+		log:     slog.With("model", info.ID),
+		queue:   make(chan *task, cfg.QueueSize),
+		quit:    make(chan struct{}),
+		done:    make(chan struct{}),
+		piece:   make([]byte, 0, 64),
+		threads: cfg.Threads,
 	}
 	for i := range cfg.Slots {
 		r.slots = append(r.slots, &slot{id: i, logitIdx: -1})
@@ -143,27 +158,54 @@ func newRunner(info ModelInfo, model *llamacpp.Model, cfg runnerConfig) (*runner
 	return r, nil
 }
 
+// testHookSubmit, when set (tests), runs inside submit after the closed check and
+// before the enqueue: the window where a concurrent close used to strand the task.
+var testHookSubmit func()
+
 // submit queues t without blocking; a full queue is ErrBusy.
 func (r *runner) submit(t *task) error {
-	if r.closed.Load() {
-		return ErrClosed
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return inference.ErrClosed
+	}
+	if testHookSubmit != nil {
+		testHookSubmit()
 	}
 	select {
 	case r.queue <- t:
 		return nil
 	default:
-		return ErrBusy
+		return inference.ErrBusy
 	}
 }
 
-// close stops the loop, failing every queued and running task, and frees C memory.
+// acquire takes a reference on the C model for a caller outside the loop; release it
+// with r.users.Done(). It fails once the runner is closing.
+func (r *runner) acquire() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return inference.ErrClosed
+	}
+	r.users.Add(1)
+	return nil
+}
+
+// close stops the loop, failing every queued and running task, waits for every
+// holder of the model, and frees C memory.
 func (r *runner) close() {
-	if r.closed.Swap(true) {
+	r.mu.Lock()
+	was := r.closed
+	r.closed = true
+	r.mu.Unlock()
+	if was {
 		<-r.done
 		return
 	}
 	close(r.quit)
 	<-r.done
+	r.users.Wait()
 	r.embedMu.Lock()
 	if r.embedCtx != nil {
 		r.embedCtx.Close()
@@ -178,7 +220,7 @@ func (r *runner) close() {
 
 func (r *runner) loop() {
 	defer close(r.done)
-	defer r.failAll(ErrClosed)
+	defer r.failAll(inference.ErrClosed)
 	for {
 		for _, s := range r.slots {
 			if s.t != nil && s.t.ctx.Err() != nil {
@@ -191,14 +233,41 @@ func (r *runner) loop() {
 		if r.active.Load() == 0 {
 			continue
 		}
+		threads, duty := r.share()
+		if threads != r.threads {
+			r.lctx.SetThreads(threads)
+			r.threads = threads
+		}
+		if r.cfg.stepHook != nil {
+			owner, remote := 0, 0
+			for _, s := range r.slots {
+				if s.t != nil && s.t.remote {
+					remote++
+				} else if s.t != nil {
+					owner++
+				}
+			}
+			r.cfg.stepHook(threads, duty, owner, remote)
+		}
 		start := time.Now()
 		if !r.step() {
 			return
 		}
-		if r.cfg.Duty > 0 && r.cfg.Duty < 1 && !r.rest(time.Duration(float64(time.Since(start))*(1/r.cfg.Duty-1))) {
+		if duty > 0 && duty < 1 && !r.rest(time.Duration(float64(time.Since(start))*(1/duty-1))) {
 			return
 		}
 	}
+}
+
+// share is how the next step runs: the owner's threads at full duty when any owner
+// request is in the batch, else the remote share.
+func (r *runner) share() (threads int, duty float64) {
+	for _, s := range r.slots {
+		if s.t != nil && !s.t.remote {
+			return r.cfg.Threads, 1
+		}
+	}
+	return r.cfg.Remote.Threads, r.cfg.Remote.Duty
 }
 
 // rest idles the kernel for d to keep its duty cycle; false when the runner quits.
@@ -371,18 +440,18 @@ func (r *runner) sampleSlot(s *slot, now time.Time) {
 		t.firstTok = now
 	}
 	if r.model.IsEOG(tok) {
-		r.finishText(s, FinishStop)
+		r.finishText(s, inference.FinishStop)
 		return
 	}
 	t.generated++
 	r.piece = r.model.AppendPiece(r.piece[:0], tok)
 	text, stopped := t.text.push(r.piece)
-	t.emit(Token{ID: tok, Text: text})
+	t.emit(inference.Token{ID: tok, Text: text})
 	switch {
 	case stopped:
-		r.release(s, FinishStop, nil)
+		r.release(s, inference.FinishStop, nil)
 	case t.generated >= t.maxTokens, len(s.cache) >= r.cfg.SlotCtx:
-		r.finishText(s, FinishLength)
+		r.finishText(s, inference.FinishLength)
 	default:
 		s.last = tok
 	}
@@ -391,7 +460,7 @@ func (r *runner) sampleSlot(s *slot, now time.Time) {
 // finishText flushes held-back text and ends the request.
 func (r *runner) finishText(s *slot, reason string) {
 	if rest := s.t.text.flush(); rest != "" {
-		s.t.emit(Token{ID: -1, Text: rest})
+		s.t.emit(inference.Token{ID: -1, Text: rest})
 	}
 	r.release(s, reason, nil)
 }
@@ -425,9 +494,6 @@ func (r *runner) failAll(err error) {
 func (r *runner) embed(ctx context.Context, texts []string) ([][]float32, error) {
 	r.embedMu.Lock()
 	defer r.embedMu.Unlock()
-	if r.closed.Load() {
-		return nil, ErrClosed
-	}
 	if r.embedCtx == nil {
 		n := min(r.cfg.SlotCtx, 2048)
 		ec, err := llamacpp.NewContext(r.model, llamacpp.ContextParams{
@@ -457,7 +523,7 @@ func (r *runner) embed(ctx context.Context, texts []string) ([][]float32, error)
 			return nil, invalid("input", "text %d is empty", i)
 		}
 		if len(toks) > r.embedBat.Cap() {
-			return nil, fmt.Errorf("%w: input %d has %d tokens, the embedding window is %d", ErrContextLength, i, len(toks), r.embedBat.Cap())
+			return nil, fmt.Errorf("%w: input %d has %d tokens, the embedding window is %d", inference.ErrContextLength, i, len(toks), r.embedBat.Cap())
 		}
 		r.embedCtx.ClearAll()
 		r.embedBat.Clear()
