@@ -103,9 +103,15 @@ func (s *Server) completeChat(w http.ResponseWriter, r *http.Request, p chatPara
 
 // generate runs one choice on the backend and records its metrics. onText, if set,
 // gets every non-empty piece of output text.
-func (s *Server) generate(ctx context.Context, req inference.Request, start time.Time, onText func(string) error) (inference.Result, error) {
+func (s *Server) generate(ctx context.Context, req inference.Request, start time.Time, onText func(string) error) (res inference.Result, err error) {
 	tr := s.metrics.tracker(start)
-	res, err := s.cfg.Backend.Generate(ctx, req, func(t inference.Token) error {
+	sampled := 0
+	if sink := usageSinkFrom(ctx); sink != nil {
+		// Billed as sampled: a stream the client abandons still counts what it used.
+		defer func() { sink.AddUsage(res.PromptTokens, max(res.CompletionTokens, sampled)) }()
+	}
+	res, err = s.cfg.Backend.Generate(ctx, req, func(t inference.Token) error {
+		sampled++
 		tr.token(t)
 		if onText == nil || t.Text == "" {
 			return nil
