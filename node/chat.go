@@ -133,9 +133,14 @@ func (n *Node) ConsentStatus() openai.ConsentStatus {
 	return cs
 }
 
-// KernelSettings are the engine's threads and duty cycle under the contract.
+// KernelSettings are the threads and duty cycle of work done for others, under the
+// contract's cpu_percent. The owner's own requests run with OwnerThreads at full duty.
 func (n *Node) KernelSettings() (int, float64) {
-	return n.engine.Threads(), n.engine.DutyCycle()
+	sh := n.engine.RemoteShare()
+	return sh.Threads, sh.Duty
 }
+
+// OwnerThreads is how many threads a decode serving the owner uses.
+func (n *Node) OwnerThreads() int { return n.engine.Threads() }
 
 func (n *Node) now() time.Time { return n.cfg.Now() }

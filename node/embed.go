@@ -86,7 +86,7 @@ func (n *Node) embedLocal(ctx context.Context, req inference.EmbedRequest) (infe
 // remote work.
 func (h peerHandler) Embed(ctx context.Context, r peerproto.EmbedRequest, from peerproto.Origin) (peerproto.EmbedResponse, error) {
 	n := h.n
-	if from.PeerID != "" || !consent.FromOwner(from.RemoteAddr) {
+	if from.PeerID != "" || !consent.FromOwner(from.RemoteAddr) || !n.isOwnerToken(from.OwnerToken) {
 		first := ""
 		if len(r.Input) > 0 {
 			first = r.Input[0]

@@ -40,6 +40,19 @@ func TestEmbeddingsAndStructuredOutputThroughAPeer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Logprobs come back through the peer with every token.
+	req.Logprobs, req.TopLogprobs = true, 2
+	var withLP, total int
+	res2, err := a.Generate(t.Context(), req, func(tk inference.Token) error {
+		total++
+		if tk.Logprob != nil && len(tk.Logprob.Top) > 0 && len(tk.Bytes) > 0 {
+			withLP++
+		}
+		return nil
+	})
+	if err != nil || total == 0 || withLP != total || res2.Text != res.Text {
+		t.Fatalf("logprobs through the peer: %d of %d tokens, text %q vs %q, err %v", withLP, total, res2.Text, res.Text, err)
+	}
 	sc, _ := jsonschema.Parse([]byte(schema))
 	if err := jsonschema.ValidateJSON(sc, []byte(res.Text)); err != nil || res.FinishReason != inference.FinishStop {
 		t.Fatalf("through the peer: %q (%s): %v", res.Text, res.FinishReason, err)

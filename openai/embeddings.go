@@ -179,6 +179,9 @@ func (s *Server) handleEmbeddings(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.metrics.embedded(req.Model, res.PromptTokens)
+	if sink := usageSinkFrom(r.Context()); sink != nil {
+		sink.AddUsage(res.PromptTokens, 0)
+	}
 	out := EmbeddingList{Object: "list", Model: req.Model, Data: make([]Embedding, len(res.Vectors)),
 		Usage: EmbeddingsUsage{PromptTokens: res.PromptTokens, TotalTokens: res.PromptTokens}}
 	for i, v := range res.Vectors {

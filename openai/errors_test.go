@@ -300,6 +300,7 @@ func TestBodyLimit(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	req, _ := http.NewRequestWithContext(ctx, "POST", e.ts.URL+"/v1/chat/completions", chunkedReader{strings.NewReader(pad(4 * limit))})
+	req.Header.Set("Content-Type", "application/json")
 	resp, err := e.ts.Client().Do(req)
 	if err != nil {
 		t.Fatal(err)

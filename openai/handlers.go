@@ -41,6 +41,8 @@ func (s *Server) handleChat(w http.ResponseWriter, r *http.Request) {
 		writeError(w, invalidRequest("'n' is %d but this node runs at most %d generations at once (slots + queue)", p.n, st.TotalSlots+st.QueueSize))
 		return
 	}
+	p.req.Remote = remoteClient(r) // the consent contract's CPU share applies to others' work only
+	p.req.TaskType = req.TaskType
 	if s.cfg.Chat != nil {
 		turn, err := s.cfg.Chat.BeginChat(r.Context(), chatInfo(r, req, p))
 		if err != nil {
@@ -132,9 +134,15 @@ func chatChoice(i int, res inference.Result, p chatParams, lps []TokenLogprob) C
 
 // generate runs one choice on the backend and records its metrics. onToken, if set,
 // gets every token (Text may be empty when held back).
-func (s *Server) generate(ctx context.Context, req inference.Request, start time.Time, onToken func(inference.Token) error) (inference.Result, error) {
+func (s *Server) generate(ctx context.Context, req inference.Request, start time.Time, onToken func(inference.Token) error) (res inference.Result, err error) {
 	tr := s.metrics.tracker(start)
-	res, err := s.cfg.Backend.Generate(ctx, req, func(t inference.Token) error {
+	sampled := 0
+	if sink := usageSinkFrom(ctx); sink != nil {
+		// Billed as sampled: a stream the client abandons still counts what it used.
+		defer func() { sink.AddUsage(res.PromptTokens, max(res.CompletionTokens, sampled)) }()
+	}
+	res, err = s.cfg.Backend.Generate(ctx, req, func(t inference.Token) error {
+		sampled++
 		tr.token(t)
 		if onToken == nil {
 			return nil
@@ -390,6 +398,9 @@ func (s *Server) status() Status {
 		cs := src.ConsentStatus()
 		out.Consent = &cs
 		out.Threads, out.DutyCycle = src.KernelSettings()
+	}
+	if ot, ok := s.cfg.Node.(interface{ OwnerThreads() int }); ok {
+		out.OwnerThreads = ot.OwnerThreads()
 	}
 	return out
 }

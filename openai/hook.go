@@ -66,7 +66,7 @@ func chatInfo(r *http.Request, req *ChatCompletionRequest, p chatParams) ChatInf
 			info.UserMessages = append(info.UserMessages, m.Content)
 		}
 	}
-	info.Remote = strings.EqualFold(r.Header.Get(HeaderOrigin), "remote") || !consent.FromOwner(r.RemoteAddr)
+	info.Remote = remoteClient(r)
 	return info
 }
 
@@ -89,4 +89,10 @@ func withSystem(msgs []inference.Message, text string) []inference.Message {
 // its consent contract refuses it); code says why.
 func Refusal(code, message string, retryAfter int) *APIError {
 	return &APIError{Status: http.StatusServiceUnavailable, Type: TypeServiceUnavailable, Code: code, Message: message, RetryAfter: retryAfter}
+}
+
+// remoteClient reports whether r is work for someone other than the node's owner: it
+// says so (HeaderOrigin) or comes from another machine.
+func remoteClient(r *http.Request) bool {
+	return strings.EqualFold(r.Header.Get(HeaderOrigin), "remote") || !consent.FromOwner(r.RemoteAddr)
 }

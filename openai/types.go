@@ -245,9 +245,11 @@ type Status struct {
 	QueueSize   int `json:"queue_size"`
 	// Consent is the owner's contract and whether the node takes remote work now.
 	Consent *ConsentStatus `json:"consent,omitempty"`
-	// Threads and DutyCycle are how the kernel runs under the contract's cpu_percent.
-	Threads   int     `json:"threads,omitempty"`
-	DutyCycle float64 `json:"duty_cycle,omitempty"`
+	// Threads and DutyCycle are how the kernel runs work for others, under the
+	// contract's cpu_percent; the owner's own requests use OwnerThreads at full duty.
+	Threads      int     `json:"threads,omitempty"`
+	DutyCycle    float64 `json:"duty_cycle,omitempty"`
+	OwnerThreads int     `json:"owner_threads,omitempty"`
 }
 
 // ConsentStatus is the consent part of GET /v1/status.

@@ -12,7 +12,8 @@ import (
 // embedSeqs is how many inputs one embedding decode packs together.
 const embedSeqs = 8
 
-// embedInputs computes mean-pooled, L2-normalised embeddings on a second context,
+// embedInputs computes mean-pooled, L2-normalised embeddings on a second context
+// (the caller holds a reference on the model),
 // created on first use so nodes that never embed pay nothing. Inputs are packed into
 // batches of up to embedSeqs sequences (one llama.cpp sequence each) so short inputs
 // share a decode.
@@ -43,9 +44,6 @@ func (r *runner) embedInputs(ctx context.Context, req inference.EmbedRequest) (i
 	}
 	r.embedMu.Lock()
 	defer r.embedMu.Unlock()
-	if r.closed.Load() {
-		return res, inference.ErrClosed
-	}
 	if r.embedCtx == nil {
 		n := min(r.cfg.SlotCtx, 2048)
 		ec, err := llamacpp.NewContext(r.model, llamacpp.ContextParams{
@@ -107,5 +105,6 @@ func (e *Engine) EmbedInputs(ctx context.Context, req inference.EmbedRequest) (i
 	if err != nil {
 		return inference.EmbedResult{}, err
 	}
+	defer r.users.Done()
 	return r.embedInputs(ctx, req)
 }

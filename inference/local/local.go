@@ -23,7 +23,7 @@ import (
 
 // Options configures an Engine. Zero fields take the documented defaults.
 type Options struct {
-	Threads     int    // CPU threads per decode; default: number of CPUs
+	Threads     int    // CPU threads per decode for the owner's requests; default: number of CPUs
 	Slots       int    // parallel sequences per model; default 4
 	SlotContext int    // context window per request in tokens; default min(4096, trained context)
 	BatchSize   int    // max tokens per decode call (prompt chunking); default 512
@@ -31,11 +31,22 @@ type Options struct {
 	MemoryLimit uint64 // bytes a model (weights + KV cache) may use; default: MemAvailable
 	// MemoryBudget bounds all loaded models together (the owner's max_ram_mb); 0 = none.
 	MemoryBudget uint64
-	// DutyCycle (0 < d <= 1; 0 means 1) keeps the kernel busy for only this fraction
-	// of wall time: after each decode step of duration t the runner rests t·(1/d − 1).
-	// It bounds CPU use below what the thread count alone allows (e.g. 25% of 2 cores
-	// with 1 thread is a duty cycle of 0.5).
-	DutyCycle float64
+	// Remote is the CPU share for work done for others (Request.Remote, the consent
+	// contract's cpu_percent). A decode step whose batch holds only remote requests runs
+	// with Remote.Threads at duty cycle Remote.Duty; a step with any owner request in
+	// its batch runs with Threads and no rest. Zero fields mean the owner's settings.
+	Remote Share
+
+	stepHook func(threads int, duty float64, owner, remote int) // tests: see runnerConfig
+}
+
+// Share is a thread count and duty cycle. Duty (0 < d <= 1; 0 means 1) keeps the
+// kernel busy for only this fraction of wall time: after each decode step of duration
+// t the runner rests t·(1/d − 1). It bounds CPU use below what the thread count alone
+// allows (e.g. 25% of 2 cores with 1 thread is a duty cycle of 0.5).
+type Share struct {
+	Threads int
+	Duty    float64
 }
 
 func (o Options) withDefaults() Options {
@@ -51,8 +62,11 @@ func (o Options) withDefaults() Options {
 	if o.QueueSize <= 0 {
 		o.QueueSize = 16
 	}
-	if o.DutyCycle <= 0 || o.DutyCycle > 1 {
-		o.DutyCycle = 1
+	if o.Remote.Threads <= 0 || o.Remote.Threads > o.Threads {
+		o.Remote.Threads = o.Threads
+	}
+	if o.Remote.Duty <= 0 || o.Remote.Duty > 1 {
+		o.Remote.Duty = 1
 	}
 	return o
 }
@@ -78,11 +92,11 @@ func New(opts Options) *Engine {
 	return &Engine{opts: opts.withDefaults(), runners: map[string]*runner{}}
 }
 
-// Threads is the number of CPU threads each decode uses.
+// Threads is the number of CPU threads a decode with an owner's request uses.
 func (e *Engine) Threads() int { return e.opts.Threads }
 
-// DutyCycle is the fraction of wall time the kernel may run.
-func (e *Engine) DutyCycle() float64 { return e.opts.DutyCycle }
+// RemoteShare is the threads and duty cycle of decode steps that serve only others.
+func (e *Engine) RemoteShare() Share { return e.opts.Remote }
 
 // Load validates a GGUF file, checks it fits in memory, and loads it resident. Every
 // problem is an error naming it; llama.cpp only sees files the validator accepted.
@@ -156,7 +170,8 @@ func (e *Engine) Load(ctx context.Context, path string, lo LoadOptions) (inferen
 	info.LoadedAt = time.Now()
 	r, err := newRunner(info, model, runnerConfig{
 		Slots: e.opts.Slots, SlotCtx: slotCtx, Batch: max(e.opts.BatchSize, e.opts.Slots),
-		Threads: e.opts.Threads, QueueSize: e.opts.QueueSize, Duty: e.opts.DutyCycle,
+		Threads: e.opts.Threads, QueueSize: e.opts.QueueSize, Remote: e.opts.Remote,
+		stepHook: e.opts.stepHook,
 	})
 	if err != nil {
 		model.Close()
@@ -207,17 +222,30 @@ func (e *Engine) Models() []inference.ModelInfo {
 	return out
 }
 
+// runner finds model id's runner and takes a reference on its C model, which the
+// caller gives back with r.users.Done(): the model is not freed while it is in use.
 func (e *Engine) runner(id string) (*runner, error) {
 	e.mu.RLock()
-	defer e.mu.RUnlock()
-	if e.closed {
+	r, ok := e.runners[id]
+	closed := e.closed
+	e.mu.RUnlock()
+	if closed {
 		return nil, inference.ErrClosed
 	}
-	if r, ok := e.runners[id]; ok {
-		return r, nil
+	if !ok {
+		return nil, fmt.Errorf("%w: %q", inference.ErrModelNotFound, id)
 	}
-	return nil, fmt.Errorf("%w: %q", inference.ErrModelNotFound, id)
+	if err := r.acquire(); err != nil {
+		return nil, err
+	}
+	if testHookModelInUse != nil {
+		testHookModelInUse()
+	}
+	return r, nil
 }
+
+// testHookModelInUse, when set (tests), runs after a caller took the model.
+var testHookModelInUse func()
 
 // Tokenize implements Engine.
 func (e *Engine) Tokenize(ctx context.Context, model, text string) ([]int32, error) {
@@ -225,6 +253,7 @@ func (e *Engine) Tokenize(ctx context.Context, model, text string) ([]int32, err
 	if err != nil {
 		return nil, err
 	}
+	defer r.users.Done()
 	return r.model.Tokenize(text, false, false)
 }
 
@@ -234,6 +263,7 @@ func (e *Engine) Detokenize(model string, toks []int32) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	defer r.users.Done()
 	var b []byte
 	for _, t := range toks {
 		if t < 0 || int(t) >= r.model.NVocab() {
@@ -250,6 +280,7 @@ func (e *Engine) Embed(ctx context.Context, model string, texts []string) ([][]f
 	if err != nil {
 		return nil, err
 	}
+	defer r.users.Done()
 	return r.embed(ctx, texts)
 }
 
@@ -294,6 +325,7 @@ func (e *Engine) Prompt(req inference.Request) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	defer r.users.Done()
 	if req.Messages != nil {
 		if err := inference.ValidateMessages(req.Messages); err != nil {
 			return "", err
@@ -310,6 +342,7 @@ func (e *Engine) Generate(ctx context.Context, req inference.Request, onToken fu
 	if err != nil {
 		return inference.Result{}, err
 	}
+	defer r.users.Done()
 	if err := req.Validate(); err != nil {
 		return inference.Result{}, err
 	}
@@ -349,7 +382,7 @@ func (e *Engine) Generate(ctx context.Context, req inference.Request, onToken fu
 	t := &task{
 		ctx: tctx, cancel: cancel, prompt: prompt, maxTokens: req.MaxTokens,
 		sampler: newSampler(req.Sampling, prompt), text: newTextStream(req.Stop),
-		enqueued: start, notify: make(chan struct{}, 1), constraint: cons,
+		enqueued: start, notify: make(chan struct{}, 1), constraint: cons, remote: req.Remote,
 		logprobs: req.Logprobs, topLogprobs: req.TopLogprobs,
 	}
 	if err := r.submit(t); err != nil {

@@ -32,10 +32,19 @@ type runner struct {
 	quit   chan struct{}
 	done   chan struct{}
 	active atomic.Int32
-	closed atomic.Bool
+
+	// mu orders submit and acquire against close: once closed is set no task enters
+	// the queue (the loop's last drain sees every task) and no caller takes the model.
+	mu     sync.Mutex
+	closed bool
+	// users counts callers using the C model outside the loop (tokenize, detokenize,
+	// embed, a whole Generate); close waits for them before freeing it.
+	users sync.WaitGroup
 
 	slots []*slot
 	piece []byte
+
+	threads int // the context's current thread count
 
 	embedMu  sync.Mutex
 	embedCtx *llamacpp.Context
@@ -58,9 +67,12 @@ type runnerConfig struct {
 	Slots     int
 	SlotCtx   int
 	Batch     int
-	Threads   int
+	Threads   int // with any owner request in the batch
 	QueueSize int
-	Duty      float64 // fraction of wall time the kernel may run; 1 = always
+	Remote    Share // with only remote requests in the batch
+	// stepHook, when set (tests), is called before each decode step with the threads
+	// and duty cycle it runs with and how many owner and remote requests are in it.
+	stepHook func(threads int, duty float64, owner, remote int)
 }
 
 // slot is one llama.cpp sequence. Its KV cells stay after a request ends, so the next
@@ -80,6 +92,7 @@ type task struct {
 	cancel    context.CancelFunc
 	prompt    []int32
 	maxTokens int
+	remote    bool // work for others: runs under the remote share
 	sampler   *sampler
 	text      *textStream
 	enqueued  time.Time
@@ -142,16 +155,17 @@ func newRunner(info inference.ModelInfo, model *llamacpp.Model, cfg runnerConfig
 		return nil, err
 	}
 	r := &runner{
-		info:  info,
-		model: model,
-		lctx:  lctx,
-		batch: batch,
-		cfg:   cfg,
-		log:   slog.With("model", info.ID),
-		queue: make(chan *task, cfg.QueueSize),
-		quit:  make(chan struct{}),
-		done:  make(chan struct{}),
-		piece: make([]byte, 0, 64),
+		info:    info,
+		model:   model,
+		lctx:    lctx,
+		batch:   batch,
+		cfg:     cfg,
+		log:     slog.With("model", info.ID),
+		queue:   make(chan *task, cfg.QueueSize),
+		quit:    make(chan struct{}),
+		done:    make(chan struct{}),
+		piece:   make([]byte, 0, 64),
+		threads: cfg.Threads,
 	}
 	for i := range cfg.Slots {
 		r.slots = append(r.slots, &slot{id: i, logitIdx: -1})
@@ -160,10 +174,19 @@ func newRunner(info inference.ModelInfo, model *llamacpp.Model, cfg runnerConfig
 	return r, nil
 }
 
+// testHookSubmit, when set (tests), runs inside submit after the closed check and
+// before the enqueue: the window where a concurrent close used to strand the task.
+var testHookSubmit func()
+
 // submit queues t without blocking; a full queue is ErrBusy.
 func (r *runner) submit(t *task) error {
-	if r.closed.Load() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
 		return inference.ErrClosed
+	}
+	if testHookSubmit != nil {
+		testHookSubmit()
 	}
 	select {
 	case r.queue <- t:
@@ -173,14 +196,32 @@ func (r *runner) submit(t *task) error {
 	}
 }
 
-// close stops the loop, failing every queued and running task, and frees C memory.
+// acquire takes a reference on the C model for a caller outside the loop; release it
+// with r.users.Done(). It fails once the runner is closing.
+func (r *runner) acquire() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return inference.ErrClosed
+	}
+	r.users.Add(1)
+	return nil
+}
+
+// close stops the loop, failing every queued and running task, waits for every
+// holder of the model, and frees C memory.
 func (r *runner) close() {
-	if r.closed.Swap(true) {
+	r.mu.Lock()
+	was := r.closed
+	r.closed = true
+	r.mu.Unlock()
+	if was {
 		<-r.done
 		return
 	}
 	close(r.quit)
 	<-r.done
+	r.users.Wait()
 	r.embedMu.Lock()
 	if r.embedCtx != nil {
 		r.embedCtx.Close()
@@ -208,14 +249,41 @@ func (r *runner) loop() {
 		if r.active.Load() == 0 {
 			continue
 		}
+		threads, duty := r.share()
+		if threads != r.threads {
+			r.lctx.SetThreads(threads)
+			r.threads = threads
+		}
+		if r.cfg.stepHook != nil {
+			owner, remote := 0, 0
+			for _, s := range r.slots {
+				if s.t != nil && s.t.remote {
+					remote++
+				} else if s.t != nil {
+					owner++
+				}
+			}
+			r.cfg.stepHook(threads, duty, owner, remote)
+		}
 		start := time.Now()
 		if !r.step() {
 			return
 		}
-		if r.cfg.Duty > 0 && r.cfg.Duty < 1 && !r.rest(time.Duration(float64(time.Since(start))*(1/r.cfg.Duty-1))) {
+		if duty > 0 && duty < 1 && !r.rest(time.Duration(float64(time.Since(start))*(1/duty-1))) {
 			return
 		}
 	}
+}
+
+// share is how the next step runs: the owner's threads at full duty when any owner
+// request is in the batch, else the remote share.
+func (r *runner) share() (threads int, duty float64) {
+	for _, s := range r.slots {
+		if s.t != nil && !s.t.remote {
+			return r.cfg.Threads, 1
+		}
+	}
+	return r.cfg.Remote.Threads, r.cfg.Remote.Duty
 }
 
 // rest idles the kernel for d to keep its duty cycle; false when the runner quits.
