@@ -170,9 +170,7 @@ type PeerEntry struct {
 // Peers answers get_peers: the peers this node is connected to.
 func (h peerHandler) Peers(ctx context.Context) any {
 	n := h.n
-	out := struct {
-		Peers []PeerEntry `json:"peers"`
-	}{Peers: []PeerEntry{}}
+	out := []PeerEntry{} // data.peers of peers_list is this array
 	if n.host == nil {
 		return out
 	}
@@ -181,7 +179,7 @@ func (h peerHandler) Peers(ctx context.Context) any {
 		if r := p.Record; r != nil {
 			e.WSURL, e.Models, e.Load, e.Accepting = r.WSURL, r.Models, r.Load, r.Accepting
 		}
-		out.Peers = append(out.Peers, e)
+		out = append(out, e)
 	}
 	return out
 }
