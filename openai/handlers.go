@@ -495,4 +495,18 @@ func (s *sse) raw(payload []byte) error {
 	return s.rc.Flush()
 }
 
+// named writes an event with an event name (the Responses API's stream).
+func (s *sse) named(event string, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	s.start()
+	s.buf = append(append(append(append(append(s.buf[:0], "event: "...), event...), "\ndata: "...), b...), "\n\n"...)
+	if _, err := s.w.Write(s.buf); err != nil {
+		return err
+	}
+	return s.rc.Flush()
+}
+
 func (s *sse) done() error { return s.raw([]byte("[DONE]")) }

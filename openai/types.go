@@ -89,7 +89,7 @@ func (c *TextContent) UnmarshalJSON(b []byte) error {
 		}
 		var sb strings.Builder
 		for i, p := range parts {
-			if p.Type != "text" || p.Text == nil {
+			if (p.Type != "text" && p.Type != "input_text" && p.Type != "output_text") || p.Text == nil {
 				return &fieldError{field: "content", msg: fmt.Sprintf("part %d has type %q: only text parts are supported", i, p.Type)}
 			}
 			sb.WriteString(*p.Text)
