@@ -67,6 +67,7 @@ func benchCommand() *cli.Command {
 			&cli.BoolFlag{Name: "json", Usage: "print JSON"},
 			&cli.BoolFlag{Name: "via-http", Usage: "also measure streamed decoding through the OpenAI HTTP server on loopback"},
 			&cli.StringFlag{Name: "http-parallel", Value: "1,2,4,8", Usage: "concurrent HTTP streams for --via-http"},
+			&cli.BoolFlag{Name: "structured", Usage: "measure json_schema-constrained vs free decode and embeddings per second instead"},
 			dataDirFlag(),
 		},
 		Action: func(c *cli.Context) error {
@@ -108,6 +109,10 @@ func benchCommand() *cli.Command {
 			sampled := inference.DefaultSampling()
 			sampled.Temperature, sampled.TopP, sampled.TopK, sampled.MinP, sampled.RandomSeed = 0.8, 0.95, 40, 0.05, false
 
+			if c.Bool("structured") {
+				fmt.Fprintf(os.Stderr, "bench --structured %s: %d threads, %d reps, decode %d tokens\n", info.ID, threads, reps, nDecode)
+				return benchStructured(c.Context, e, info.ID, threads, reps, nDecode, c.Bool("json"))
+			}
 			fmt.Fprintf(os.Stderr, "bench %s: %d threads, %d reps, prompt %d, decode %d tokens\n", info.ID, threads, reps, nPrompt, nDecode)
 			// Kernel and engine runs alternate so drift in machine load hits both alike.
 			// Ratios are taken per repetition (kernel and engine measured back to back) and
