@@ -111,6 +111,9 @@ type Request struct {
 	// non-loopback client, a gateway's client): it runs under the consent contract's
 	// CPU share. The owner's own requests (Remote false) run at full speed.
 	Remote bool
+	// TaskType is the task type the client declared for the consent contract ("":
+	// classified from the last user message).
+	TaskType string
 }
 
 // Token is one streamed piece of output text. Text may be empty when a token's bytes

@@ -90,6 +90,7 @@ type Node struct {
 	engine      *local.Engine
 	started     time.Time
 	id          peer.ID
+	ownerToken  string // see OwnerTokenFile
 	db          *bolt.DB
 	energy      *energy.Tracker
 	meterNote   string
@@ -194,6 +195,9 @@ func (n *Node) Start(ctx context.Context) error {
 		return err
 	}
 	n.id = id
+	if n.ownerToken, err = loadOwnerToken(n.cfg.DataDir); err != nil {
+		return err
+	}
 	n.started = time.Now()
 	if err := n.openState(); err != nil {
 		return err

@@ -16,18 +16,20 @@ type peerHandler struct{ n *Node }
 
 var _ peerproto.Handler = peerHandler{}
 
-// Infer serves a request that arrived over the WebSocket peer protocol. Peers (links
-// that proved their peer ID) and clients from other machines are remote work under
-// the consent contract; a bare client on this machine is the owner.
+// Infer serves a request that arrived over the WebSocket peer protocol. Only a client
+// on this machine that presents the owner token (OwnerTokenFile) and does not mark the
+// request remote is the owner. Peers (links that proved their peer ID), clients from
+// other machines and any other client, a gateway included, are remote work under the
+// consent contract.
 func (h peerHandler) Infer(ctx context.Context, r peerproto.InferenceRequest, from peerproto.Origin, onText func(string) error) (peerproto.InferenceResponse, error) {
 	n := h.n
 	req, err := fromPeerRequest(r)
 	if err != nil {
 		return peerproto.InferenceResponse{}, err
 	}
-	req.Remote = from.PeerID != "" || !consent.FromOwner(from.RemoteAddr)
+	req.Remote = req.Remote || from.PeerID != "" || !consent.FromOwner(from.RemoteAddr) || !n.isOwnerToken(from.OwnerToken)
 	if req.Remote {
-		task, err := taskType(r.TaskType, lastUser(req.Messages))
+		task, err := taskType(req.TaskType, lastUser(req.Messages))
 		if err != nil {
 			return peerproto.InferenceResponse{}, &peerproto.Error{Code: "invalid_request", Message: "task_type: " + err.Error()}
 		}
@@ -156,9 +158,7 @@ type PeerEntry struct {
 // Peers answers get_peers: the peers this node is connected to.
 func (h peerHandler) Peers(ctx context.Context) any {
 	n := h.n
-	out := struct {
-		Peers []PeerEntry `json:"peers"`
-	}{Peers: []PeerEntry{}}
+	out := []PeerEntry{} // data.peers of peers_list is this array
 	if n.host == nil {
 		return out
 	}
@@ -167,7 +167,7 @@ func (h peerHandler) Peers(ctx context.Context) any {
 		if r := p.Record; r != nil {
 			e.WSURL, e.Models, e.Load, e.Accepting = r.WSURL, r.Models, r.Load, r.Accepting
 		}
-		out.Peers = append(out.Peers, e)
+		out = append(out, e)
 	}
 	return out
 }

@@ -217,19 +217,20 @@ func inferOver(ctx context.Context, conn *peerproto.Conn, req inference.Request,
 		CompletionTokens: resp.Usage.CompletionTokens, Decode: time.Since(start)}, nil
 }
 
-// toPeerRequest carries an engine request to a peer.
+// toPeerRequest carries an engine request to a peer: every sampling field, the task
+// type and the remote mark (TestRequestRoundTripCarriesEveryField).
 func toPeerRequest(req inference.Request, hops int) peerproto.InferenceRequest {
-	out := peerproto.InferenceRequest{ModelID: req.Model, MaxTokens: req.MaxTokens, Stop: req.Stop, Hops: hops, Prompt: req.Prompt}
+	out := peerproto.InferenceRequest{ModelID: req.Model, MaxTokens: req.MaxTokens, Stop: req.Stop, Hops: hops, Prompt: req.Prompt,
+		TaskType: req.TaskType, Remote: req.Remote}
 	for _, m := range req.Messages {
 		out.Messages = append(out.Messages, peerproto.Message{Role: m.Role, Content: m.Content})
 	}
 	sp := req.Sampling
-	t, p := float64(sp.Temperature), float64(sp.TopP)
-	out.Temperature, out.TopP = &t, &p
-	if sp.TopK > 0 {
-		k := sp.TopK
-		out.TopK = &k
-	}
+	f := func(v float32) *float64 { x := float64(v); return &x }
+	out.Temperature, out.TopP, out.MinP = f(sp.Temperature), f(sp.TopP), f(sp.MinP)
+	out.RepeatPenalty, out.PresencePenalty, out.FrequencyPenalty = f(sp.RepeatPenalty), f(sp.PresencePenalty), f(sp.FrequencyPenalty)
+	k, n := sp.TopK, sp.RepeatLastN
+	out.TopK, out.RepeatLastN = &k, &n
 	if !sp.RandomSeed {
 		s := int64(sp.Seed)
 		out.Seed = &s
@@ -237,9 +238,11 @@ func toPeerRequest(req inference.Request, hops int) peerproto.InferenceRequest {
 	return out
 }
 
-// fromPeerRequest turns a peer-protocol request into an engine request.
+// fromPeerRequest turns a peer-protocol request into an engine request. Absent
+// sampling fields take DefaultSampling's values.
 func fromPeerRequest(r peerproto.InferenceRequest) (inference.Request, error) {
-	req := inference.Request{Model: r.ModelID, MaxTokens: r.MaxTokens, Stop: r.Stop, Sampling: inference.DefaultSampling()}
+	req := inference.Request{Model: r.ModelID, MaxTokens: r.MaxTokens, Stop: r.Stop, Sampling: inference.DefaultSampling(),
+		TaskType: r.TaskType, Remote: r.Remote}
 	if req.Model == "" {
 		return req, &peerproto.Error{Code: "invalid_request", Message: "model_id is required"}
 	}
@@ -259,17 +262,26 @@ func fromPeerRequest(r peerproto.InferenceRequest) (inference.Request, error) {
 	default:
 		return req, &peerproto.Error{Code: "invalid_request", Message: "query, prompt or messages is required"}
 	}
-	if r.Temperature != nil {
-		req.Sampling.Temperature = float32(*r.Temperature)
+	sp := &req.Sampling
+	set := func(dst *float32, v *float64) {
+		if v != nil {
+			*dst = float32(*v)
+		}
 	}
-	if r.TopP != nil {
-		req.Sampling.TopP = float32(*r.TopP)
-	}
+	set(&sp.Temperature, r.Temperature)
+	set(&sp.TopP, r.TopP)
+	set(&sp.MinP, r.MinP)
+	set(&sp.RepeatPenalty, r.RepeatPenalty)
+	set(&sp.PresencePenalty, r.PresencePenalty)
+	set(&sp.FrequencyPenalty, r.FrequencyPenalty)
 	if r.TopK != nil {
-		req.Sampling.TopK = *r.TopK
+		sp.TopK = *r.TopK
+	}
+	if r.RepeatLastN != nil {
+		sp.RepeatLastN = *r.RepeatLastN
 	}
 	if r.Seed != nil {
-		req.Sampling.Seed, req.Sampling.RandomSeed = uint64(*r.Seed), false
+		sp.Seed, sp.RandomSeed = uint64(*r.Seed), false
 	}
 	return req, nil
 }

@@ -42,6 +42,7 @@ func (s *Server) handleChat(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p.req.Remote = remoteClient(r) // the consent contract's CPU share applies to others' work only
+	p.req.TaskType = req.TaskType
 	if s.cfg.Chat != nil {
 		turn, err := s.cfg.Chat.BeginChat(r.Context(), chatInfo(r, req, p))
 		if err != nil {

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -33,6 +34,9 @@ type DialOptions struct {
 	// notice a dead server (default 20s); silence for 3× it drops the link.
 	PingInterval time.Duration
 	Logger       *slog.Logger
+	// OwnerToken, when set, is presented in HeaderOwnerToken: the node's owner token
+	// (DATA_DIR/owner.token), which makes a client on its machine the owner.
+	OwnerToken string
 }
 
 // Conn is a client connection; its methods are safe for concurrent use and
@@ -65,7 +69,11 @@ func Dial(ctx context.Context, url string, opts DialOptions) (*Conn, error) {
 		opts.PingInterval = 20 * time.Second
 	}
 	d := websocket.Dialer{HandshakeTimeout: writeWait} // no Proxy: peers connect directly
-	ws, resp, err := d.DialContext(ctx, url, nil)
+	var hdr http.Header
+	if opts.OwnerToken != "" {
+		hdr = http.Header{HeaderOwnerToken: {opts.OwnerToken}}
+	}
+	ws, resp, err := d.DialContext(ctx, url, hdr)
 	if resp != nil && resp.Body != nil {
 		_ = resp.Body.Close()
 	}

@@ -26,7 +26,14 @@ type Origin struct {
 	// PeerID is the verified libp2p peer ID of a peer link, "" for a plain client.
 	PeerID     string
 	RemoteAddr string
+	// OwnerToken is what the client presented in the HeaderOwnerToken header of its
+	// WebSocket upgrade ("" when none). The Handler decides what it proves.
+	OwnerToken string
 }
+
+// HeaderOwnerToken carries a node's owner token on a WebSocket upgrade: a client on
+// the node's machine that can read the token file presents it to be the owner.
+const HeaderOwnerToken = "X-Aria-Owner-Token"
 
 // Handler does the node's work for the server. Every method gets a ctx that ends
 // when the request is cancelled, its connection closes or the server shuts
@@ -176,6 +183,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c := s.newConn(ws, r.RemoteAddr)
+	c.ownerToken = r.Header.Get(HeaderOwnerToken)
 	s.mu.Lock()
 	if s.shutdown {
 		s.mu.Unlock()
@@ -261,11 +269,13 @@ type serverConn struct {
 	link   *link
 	remote string
 	nonce  []byte
-	log    *slog.Logger
-	ctx    context.Context
-	cancel context.CancelCauseFunc
-	done   chan struct{} // serve returned
-	reqWG  sync.WaitGroup
+	// ownerToken is what the upgrade request presented (set before serve starts).
+	ownerToken string
+	log        *slog.Logger
+	ctx        context.Context
+	cancel     context.CancelCauseFunc
+	done       chan struct{} // serve returned
+	reqWG      sync.WaitGroup
 
 	mu         sync.Mutex
 	peerID     string // verified by hello
@@ -522,7 +532,7 @@ func (c *serverConn) admit(id string, infer bool) (context.Context, Origin, *Err
 	ctx, cancel := context.WithCancelCause(c.ctx)
 	c.reqs[id] = &serverReq{cancel: cancel, infer: infer}
 	c.reqWG.Add(1)
-	return ctx, Origin{PeerID: c.peerID, RemoteAddr: c.remote}, nil
+	return ctx, Origin{PeerID: c.peerID, RemoteAddr: c.remote, OwnerToken: c.ownerToken}, nil
 }
 
 func (c *serverConn) release(id string) {
