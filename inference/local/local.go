@@ -389,12 +389,22 @@ func (e *Engine) Generate(ctx context.Context, req inference.Request, onToken fu
 	if len(prompt) >= r.cfg.SlotCtx {
 		return inference.Result{}, fmt.Errorf("%w: the prompt has %d tokens and the context window is %d", inference.ErrContextLength, len(prompt), r.cfg.SlotCtx)
 	}
+	if req.TopLogprobs < 0 || req.TopLogprobs > inference.MaxTopLogprobs {
+		return inference.Result{}, &inference.InvalidError{Field: "top_logprobs", Msg: fmt.Sprintf("must be between 0 and %d, got %d", inference.MaxTopLogprobs, req.TopLogprobs)}
+	}
+	var cons *constraint
+	if req.Format != nil {
+		if cons, err = newConstraint(req.Format, r.vocabIndex()); err != nil {
+			return inference.Result{}, err
+		}
+	}
 	tctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	t := &task{
 		ctx: tctx, cancel: cancel, prompt: prompt, maxTokens: req.MaxTokens,
 		sampler: newSampler(req.Sampling, prompt), text: newTextStream(req.Stop),
-		enqueued: start, notify: make(chan struct{}, 1), remote: req.Remote,
+		enqueued: start, notify: make(chan struct{}, 1), constraint: cons, remote: req.Remote,
+		logprobs: req.Logprobs, topLogprobs: req.TopLogprobs,
 	}
 	if err := r.submit(t); err != nil {
 		return inference.Result{}, err
