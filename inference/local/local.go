@@ -412,11 +412,21 @@ func (e *Engine) Generate(ctx context.Context, req inference.Request, onToken fu
 	var sb strings.Builder
 	var firstOut time.Time
 	var batch []inference.Token
+	delivered := 0
+	// What a generation stopped midway consumed, so callers can bill it exactly: the
+	// prompt once a token came out of it, and the tokens delivered.
+	partial := func() inference.Result {
+		res := inference.Result{Text: sb.String(), CompletionTokens: delivered}
+		if !firstOut.IsZero() {
+			res.PromptTokens = len(prompt)
+		}
+		return res
+	}
 	for {
 		select {
 		case <-t.notify:
 		case <-ctx.Done():
-			return inference.Result{}, ctx.Err()
+			return partial(), ctx.Err()
 		}
 		t.mu.Lock()
 		batch, t.pending = t.pending, batch[:0]
@@ -430,9 +440,10 @@ func (e *Engine) Generate(ctx context.Context, req inference.Request, onToken fu
 			if onToken != nil {
 				if err := onToken(tok); err != nil {
 					cancel()
-					return inference.Result{}, err
+					return partial(), err
 				}
 			}
+			delivered++
 		}
 		if !finished {
 			continue
