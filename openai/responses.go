@@ -376,7 +376,7 @@ func complete(resp *Response, res inference.Result) {
 		resp.IncompleteDetails = &Incomplete{Reason: "max_output_tokens"}
 	}
 	resp.Usage = &ResponsesUsage{InputTokens: res.PromptTokens, OutputTokens: res.CompletionTokens,
-		TotalTokens: res.PromptTokens + res.CompletionTokens,
+		TotalTokens:        res.PromptTokens + res.CompletionTokens,
 		InputTokensDetails: map[string]int{"cached_tokens": 0}, OutputTokensDetails: map[string]int{"reasoning_tokens": 0}}
 }
 
