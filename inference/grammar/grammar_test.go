@@ -134,3 +134,19 @@ func TestAllowedMatchesBruteForce(t *testing.T) {
 		}
 	}
 }
+
+// Equal keys mean equal futures: two prefixes reaching the same parse state share a
+// key (and an Allowed set); different states do not.
+func TestKey(t *testing.T) {
+	g := listGrammar(t)
+	a, b, c := g.NewMatcher(), g.NewMatcher(), g.NewMatcher()
+	a.Accept([]byte("[1,2"))
+	b.Accept([]byte("[77,3"))
+	c.Accept([]byte("[1,"))
+	if a.Key() != b.Key() {
+		t.Fatal("same state, different keys")
+	}
+	if a.Key() == c.Key() {
+		t.Fatal("different states, same key")
+	}
+}

@@ -1,5 +1,7 @@
 package grammar
 
+import "encoding/binary"
+
 // stack is one parse stack, persistent (stacks share their tails). Its top is always
 // a byte-set element; a nil *stack is a finished parse.
 type stack struct {
@@ -20,7 +22,7 @@ func (g *Grammar) NewMatcher() *Matcher {
 	cont := &stack{pos: -1} // sentinel: below the root
 	var ok bool
 	budget := maxWork
-	m.stacks, ok = g.expandRef(g.root, cont, nil, 0, &budget)
+	m.stacks, ok = g.expandRef(g.root, cont, nil, 0, &budget, nil)
 	if !ok {
 		m.stacks = nil
 	}
@@ -33,13 +35,13 @@ func (g *Grammar) NewMatcher() *Matcher {
 }
 
 // expandRef pushes rule r's alternatives over the continuation next.
-func (g *Grammar) expandRef(r int32, next *stack, out []*stack, depth int, budget *int) ([]*stack, bool) {
+func (g *Grammar) expandRef(r int32, next *stack, out []*stack, depth int, budget *int, src *stack) ([]*stack, bool) {
 	if depth > maxExpand {
 		return out, false
 	}
 	for _, start := range g.alts[r] {
 		var ok bool
-		if out, ok = g.expand(start, next, out, depth+1, budget); !ok {
+		if out, ok = g.expand(start, next, out, depth+1, budget, src); !ok {
 			return out, false
 		}
 	}
@@ -47,8 +49,9 @@ func (g *Grammar) expandRef(r int32, next *stack, out []*stack, depth int, budge
 }
 
 // expand normalises position pos over next into stacks whose top is a byte set (or the
-// finished parse) and appends them to out.
-func (g *Grammar) expand(pos int32, next *stack, out []*stack, depth int, budget *int) ([]*stack, bool) {
+// finished parse) and appends them to out. src is the stack being advanced: a result
+// equal to it reuses it instead of allocating (a repetition's loop).
+func (g *Grammar) expand(pos int32, next *stack, out []*stack, depth int, budget *int, src *stack) ([]*stack, bool) {
 	*budget--
 	if depth > maxExpand || len(out) >= MaxStacks || *budget < 0 {
 		return out, false
@@ -58,18 +61,25 @@ func (g *Grammar) expand(pos int32, next *stack, out []*stack, depth int, budget
 	}
 	switch e := &g.elems[pos]; e.kind {
 	case kindChars:
+		if src != nil && src.pos == pos && src.next == next {
+			return addStack(out, src), true
+		}
 		return addStack(out, &stack{pos: pos, next: next}), true
 	case kindEnd:
 		if next == nil || next.pos < 0 {
 			return addStack(out, nil), true
 		}
-		return g.expand(next.pos, next.next, out, depth+1, budget)
+		if g.elems[next.pos].kind == kindChars {
+			// The continuation frame already is the stack that results.
+			return addStack(out, next), true
+		}
+		return g.expand(next.pos, next.next, out, depth+1, budget, src)
 	default:
 		cont := &stack{pos: pos + 1, next: next}
 		if g.elems[pos+1].kind == kindEnd {
 			cont = next // tail call: nothing follows the ref in this alternative
 		}
-		return g.expandRef(e.rule, cont, out, depth+1, budget)
+		return g.expandRef(e.rule, cont, out, depth+1, budget, src)
 	}
 }
 
@@ -95,7 +105,7 @@ func (g *Grammar) advance(stacks []*stack, c byte, out []*stack) []*stack {
 			continue
 		}
 		var ok bool
-		if out, ok = g.expand(s.pos+1, s.next, out, 0, &budget); !ok {
+		if out, ok = g.expand(s.pos+1, s.next, out, 0, &budget, s); !ok {
 			return out[:0]
 		}
 	}
@@ -156,4 +166,18 @@ func (m *Matcher) Dead() bool { return len(m.stacks) == 0 }
 func (g *Grammar) Match(s []byte) bool {
 	m := g.NewMatcher()
 	return m.Accept(s) && m.Done()
+}
+
+// Key identifies the matcher's parse state: two matchers of one grammar with equal
+// keys accept exactly the same continuations (the positions of every stack, top to
+// bottom). Callers cache per-state work (the allowed tokens) under it.
+func (m *Matcher) Key() string {
+	b := make([]byte, 0, 64)
+	for _, s := range m.stacks {
+		for f := s; f != nil; f = f.next {
+			b = binary.AppendVarint(b, int64(f.pos))
+		}
+		b = append(b, 0xff)
+	}
+	return string(b)
 }

@@ -41,7 +41,14 @@ type constraint struct {
 	free  bool   // lazy and the output did not start a tool call: no constraint
 	out   []byte // output so far, while lazy and undecided
 	mask  []bool
+	// cache holds the allowed-token bitsets of parse states already walked: a JSON
+	// value's structure repeats (every item of an array reaches the same states).
+	cache map[string][]uint64
 }
+
+// maxMaskCache bounds the states a constraint remembers (a 32k vocabulary costs
+// 4 KiB per state).
+const maxMaskCache = 512
 
 func newConstraint(f *inference.Format, vocab *vocabIndex) (*constraint, error) {
 	g, err := f.Grammar()
@@ -84,26 +91,45 @@ func (c *constraint) heading(p []byte) bool {
 
 // maskLogits sets the logits of refused tokens to -Inf; false when nothing is allowed.
 func (c *constraint) maskLogits(logits []float32) bool {
-	if len(c.mask) != len(logits) {
-		c.mask = make([]bool, len(logits))
-	} else {
-		clear(c.mask)
-	}
-	n := c.m.Allowed(c.vocab.trie, c.mask)
-	if c.m.Done() {
-		for i, e := range c.vocab.eog {
-			if e && i < len(c.mask) {
-				c.mask[i] = true
-				n++
+	key := c.m.Key()
+	bits, ok := c.cache[key]
+	if !ok {
+		if len(c.mask) != len(logits) {
+			c.mask = make([]bool, len(logits))
+		} else {
+			clear(c.mask)
+		}
+		c.m.Allowed(c.vocab.trie, c.mask)
+		if c.m.Done() {
+			for i, e := range c.vocab.eog {
+				if e && i < len(c.mask) {
+					c.mask[i] = true
+				}
 			}
 		}
+		bits = make([]uint64, (len(logits)+63)/64)
+		for i, ok := range c.mask {
+			if ok {
+				bits[i>>6] |= 1 << (i & 63)
+			}
+		}
+		if c.cache == nil {
+			c.cache = map[string][]uint64{}
+		}
+		if len(c.cache) < maxMaskCache {
+			c.cache[key] = bits
+		}
 	}
-	if n == 0 {
+	any := false
+	for _, w := range bits {
+		any = any || w != 0
+	}
+	if !any {
 		return false
 	}
 	inf := float32(math.Inf(-1))
-	for i, ok := range c.mask {
-		if !ok {
+	for i := range logits {
+		if bits[i>>6]&(1<<(i&63)) == 0 {
 			logits[i] = inf
 		}
 	}
