@@ -10,16 +10,25 @@ CGO_OPT ?= -O3 -march=x86-64-v3
 export CGO_ENABLED  := 1
 export CGO_CFLAGS   := $(CGO_OPT)
 export CGO_CXXFLAGS := $(CGO_OPT)
-# The llama.cpp sources come from the pinned ollama module; our binding finds their
-# headers here (module zips carry them, the dir is only known once downloaded).
-OLLAMA_DIR = $(shell $(GO) mod download -json github.com/ollama/ollama 2>/dev/null | sed -n 's/.*"Dir": "\(.*\)".*/\1/p')
-export CGO_CPPFLAGS = -I$(OLLAMA_DIR)/llama/llama.cpp/include -I$(OLLAMA_DIR)/ml/backend/ggml/ggml/include
+# The llama.cpp sources come from the pinned ollama module. Our own patches
+# (inference/llamacpp/patches, e.g. the squared-ReLU FFN of BitNet b1.58 2B-4T) are
+# applied to a COPY of its llama.cpp and ggml sources under build/ (the module cache is
+# never edited), and build/go.work points the module at that copy. The copy's directory
+# name carries a hash of the patches, so changing a patch makes a fresh copy.
+OLLAMA_VERSION := v0.17.4
+OLLAMA_DIR = $(shell GOWORK=off $(GO) mod download -json github.com/ollama/ollama@$(OLLAMA_VERSION) 2>/dev/null | sed -n 's/.*"Dir": "\(.*\)".*/\1/p')
+LLAMA_PATCHES := $(sort $(wildcard inference/llamacpp/patches/*.patch))
+PATCH_HASH := $(shell cat $(LLAMA_PATCHES) /dev/null | sha256sum | cut -c1-12)
+LLAMA_SRC  := build/llama-src/ollama-$(OLLAMA_VERSION)-$(PATCH_HASH)
+GOWORK_FILE := build/go.work
+export GOWORK := $(CURDIR)/$(GOWORK_FILE)
+export CGO_CPPFLAGS = -I$(CURDIR)/$(LLAMA_SRC)/llama/llama.cpp/include -I$(CURDIR)/$(LLAMA_SRC)/ml/backend/ggml/ggml/include
 
-APT_PKGS := build-essential pkg-config ca-certificates git
+APT_PKGS := build-essential pkg-config ca-certificates git patch
 DATA_DIR ?= $(HOME)/.aria
 FIXTURES := testdata/models
 
-.PHONY: all build run test deps test-go test-e2e e2e-deps fixtures bench env clean fuzz
+.PHONY: all build run test deps test-go test-e2e e2e-deps fixtures bench env clean fuzz llama-src
 
 all: build
 
@@ -33,9 +42,25 @@ deps:
 	fi
 	@command -v $(GO) >/dev/null || { echo "Go 1.26 is required (https://go.dev/dl)"; exit 1; }
 
+# The patched copy of the pinned llama.cpp/ggml sources, and the go.work that uses it.
+llama-src: $(GOWORK_FILE)
+
+$(LLAMA_SRC)/.patched: $(LLAMA_PATCHES)
+	@test -n "$(OLLAMA_DIR)" || { echo "cannot download github.com/ollama/ollama@$(OLLAMA_VERSION) (llama.cpp sources)" >&2; exit 1; }
+	@rm -rf $(LLAMA_SRC) && mkdir -p $(LLAMA_SRC)/ml/backend/ggml
+	@cp $(OLLAMA_DIR)/go.mod $(OLLAMA_DIR)/go.sum $(LLAMA_SRC)/
+	@cp -R $(OLLAMA_DIR)/llama $(LLAMA_SRC)/llama
+	@cp -R $(OLLAMA_DIR)/ml/backend/ggml/ggml $(LLAMA_SRC)/ml/backend/ggml/ggml
+	@chmod -R u+w $(LLAMA_SRC)
+	@for p in $(LLAMA_PATCHES); do patch -s -p1 -d $(LLAMA_SRC) < $$p || { echo "patch $$p failed" >&2; exit 1; }; done
+	@touch $@
+
+$(GOWORK_FILE): $(LLAMA_SRC)/.patched go.mod
+	@printf 'go %s\n\nuse ..\n\nreplace github.com/ollama/ollama $(OLLAMA_VERSION) => ./%s\n' \
+		"$$(sed -n 's/^go //p' go.mod)" "$(patsubst build/%,%,$(LLAMA_SRC))" > $@
+
 # The first build compiles llama.cpp (2-3 minutes on 2 cores); later builds are cached.
-build: deps
-	@test -n "$(OLLAMA_DIR)" || { echo "cannot download github.com/ollama/ollama (llama.cpp sources)"; exit 1; }
+build: deps $(GOWORK_FILE)
 	@echo "building $(BIN) (first build compiles llama.cpp: 2-3 min)"
 	@mkdir -p bin
 	@$(GO) build -trimpath -o $(BIN) ./cmd/aria 2> >(grep -v -E 'repack|memcpy|~~~|^ +\||inlined from|In function|note: at offset|^ *[0-9]+ \|' >&2)
@@ -45,8 +70,8 @@ run: build
 
 # Prints the exports that let plain `go build` / `go test` / gopls work in a shell:
 #   eval "$(make -s env)"
-env:
-	@echo 'export CGO_ENABLED=1 CGO_CFLAGS="$(CGO_OPT)" CGO_CXXFLAGS="$(CGO_OPT)" CGO_CPPFLAGS="$(CGO_CPPFLAGS)"'
+env: $(GOWORK_FILE)
+	@echo 'export CGO_ENABLED=1 CGO_CFLAGS="$(CGO_OPT)" CGO_CXXFLAGS="$(CGO_OPT)" CGO_CPPFLAGS="$(CGO_CPPFLAGS)" GOWORK="$(GOWORK)"'
 
 test: build test-go test-e2e
 
@@ -76,10 +101,10 @@ FUZZTIME ?= 30s
 FUZZ_TARGETS := inference/gguf:FuzzDecode openai:FuzzDecodeChatRequest openai:FuzzIntentionBodies \
 	intentions:FuzzParseCondition intentions:FuzzDecodeRecord consent:FuzzParseConfig consent:FuzzSchedule \
 	energy:FuzzLedgerOnDisk p2p:FuzzOpenRecord p2p/peerproto:FuzzDecodeEnvelope p2p/peerproto:FuzzServerFrame
-fuzz:
+fuzz: $(GOWORK_FILE)
 	@for t in $(FUZZ_TARGETS); do \
 		echo "fuzz $$t"; $(GO) test -run '^$$' -fuzz "^$${t#*:}$$" -fuzztime $(FUZZTIME) ./$${t%%:*}/ || exit 1; \
 	done
 
 clean:
-	rm -rf bin
+	rm -rf bin build
