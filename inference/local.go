@@ -148,7 +148,7 @@ func (e *LocalEngine) Load(ctx context.Context, path string, lo LoadOptions) (Mo
 	if err != nil {
 		return ModelInfo{}, fmt.Errorf("%w: %v", ErrKernelUnavailable, err)
 	}
-	info.ChatTemplate = model.ChatTemplate()
+	info.ChatTemplate = chatTemplateFor(info.Architecture, model.ChatTemplate())
 	info.VocabSize = model.NVocab()
 	info.Slots = e.opts.Slots
 	info.SlotContext = slotCtx
