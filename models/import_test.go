@@ -227,3 +227,34 @@ func FuzzImport(f *testing.F) {
 		}
 	})
 }
+
+// --model FILE with an I2_S file imports it once into the store and reuses the import.
+func TestRunnableImportsOnce(t *testing.T) {
+	dir := t.TempDir()
+	src := filepath.Join(dir, "ggml-model-i2_s.gguf")
+	os.WriteFile(src, tinyI2S(t, ArchB158), 0o644)
+	s := Store{Dir: filepath.Join(dir, "models")}
+	var progress bytes.Buffer
+	p, err := s.Runnable(context.Background(), src, &progress)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p != s.ModelPath("ggml-model-i2_s") || !strings.Contains(progress.String(), "repacked losslessly") {
+		t.Fatalf("path %s, progress %q", p, progress.String())
+	}
+	st1, _ := os.Stat(p)
+	progress.Reset()
+	if p2, err := s.Runnable(context.Background(), src, &progress); err != nil || p2 != p || progress.Len() != 0 {
+		t.Fatalf("second use: %s %v %q", p2, err, progress.String())
+	}
+	if st2, _ := os.Stat(p); !st2.ModTime().Equal(st1.ModTime()) {
+		t.Fatal("imported again")
+	}
+	if q, err := s.Runnable(context.Background(), p, nil); err != nil || q != p {
+		t.Fatalf("a TQ2_0 file: %s %v", q, err)
+	}
+	list, _ := s.List()
+	if len(list) != 1 || list[0].Manifest == nil || !list[0].Manifest.Imported || list[0].Manifest.Source != src {
+		t.Fatalf("list %+v", list)
+	}
+}

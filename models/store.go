@@ -32,6 +32,8 @@ type Manifest struct {
 	Via      string    `json:"via,omitempty"`    // "hub", "peer" or "file"
 	Verified bool      `json:"verified"`         // the digest was known and matched
 	Time     time.Time `json:"time"`
+
+	SourceMTime time.Time `json:"source_mtime,omitempty"` // of an imported local file
 }
 
 var validName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
