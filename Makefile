@@ -22,7 +22,11 @@ PATCH_HASH := $(shell cat $(LLAMA_PATCHES) /dev/null | sha256sum | cut -c1-12)
 LLAMA_SRC  := build/llama-src/ollama-$(OLLAMA_VERSION)-$(PATCH_HASH)
 GOWORK_FILE := build/go.work
 export GOWORK := $(CURDIR)/$(GOWORK_FILE)
-export CGO_CPPFLAGS = -I$(CURDIR)/$(LLAMA_SRC)/llama/llama.cpp/include -I$(CURDIR)/$(LLAMA_SRC)/ml/backend/ggml/ggml/include
+# The patches touch no header, so our binding's headers come from the module cache; with
+# -trimpath the build cache keys name the module (path@version), not the directory, so
+# every checkout of the same patches shares one compile of llama.cpp.
+export CGO_CPPFLAGS = -I$(OLLAMA_DIR)/llama/llama.cpp/include -I$(OLLAMA_DIR)/ml/backend/ggml/ggml/include
+export GOFLAGS := -trimpath
 
 APT_PKGS := build-essential pkg-config ca-certificates git patch
 DATA_DIR ?= $(HOME)/.aria
@@ -71,7 +75,7 @@ run: build
 # Prints the exports that let plain `go build` / `go test` / gopls work in a shell:
 #   eval "$(make -s env)"
 env: $(GOWORK_FILE)
-	@echo 'export CGO_ENABLED=1 CGO_CFLAGS="$(CGO_OPT)" CGO_CXXFLAGS="$(CGO_OPT)" CGO_CPPFLAGS="$(CGO_CPPFLAGS)" GOWORK="$(GOWORK)"'
+	@echo 'export CGO_ENABLED=1 CGO_CFLAGS="$(CGO_OPT)" CGO_CXXFLAGS="$(CGO_OPT)" CGO_CPPFLAGS="$(CGO_CPPFLAGS)" GOWORK="$(GOWORK)" GOFLAGS="$(GOFLAGS)"'
 
 test: build test-go test-e2e
 
@@ -98,7 +102,7 @@ bench: fixtures
 
 # Every decoder of bytes from disk or network, FUZZTIME each (seed corpora run in every `go test`).
 FUZZTIME ?= 30s
-FUZZ_TARGETS := inference/gguf:FuzzDecode openai:FuzzDecodeChatRequest openai:FuzzIntentionBodies \
+FUZZ_TARGETS := models:FuzzImport inference/gguf:FuzzDecode openai:FuzzDecodeChatRequest openai:FuzzIntentionBodies \
 	intentions:FuzzParseCondition intentions:FuzzDecodeRecord consent:FuzzParseConfig consent:FuzzSchedule \
 	energy:FuzzLedgerOnDisk p2p:FuzzOpenRecord p2p/peerproto:FuzzDecodeEnvelope p2p/peerproto:FuzzServerFrame
 fuzz: $(GOWORK_FILE)

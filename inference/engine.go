@@ -1,6 +1,10 @@
-// Package inference owns text generation: the Engine interface, the model registry,
-// continuous batching over llama.cpp (through the cgo subpackage llamacpp), sampling,
-// stop strings, chat templates, and the GGUF tooling in its subpackages.
+// Package inference defines text generation without any native code: the Engine
+// interface, requests and results, the sentinel errors callers map to protocol errors,
+// and request validation. It builds with CGO_ENABLED=0.
+//
+// The llama.cpp-backed engine (model registry, continuous batching, sampling, stop
+// strings, chat templates) is inference/local; the GGUF tooling is in the other
+// subpackages.
 package inference
 
 import (
@@ -71,7 +75,8 @@ func DefaultSampling() Sampling {
 	return Sampling{Temperature: 1, TopP: 1, RepeatPenalty: 1, RepeatLastN: 64, RandomSeed: true}
 }
 
-func (s Sampling) validate() error {
+// Validate checks every field's range; the error is an *InvalidError naming the field.
+func (s Sampling) Validate() error {
 	switch {
 	case s.Temperature < 0 || s.Temperature != s.Temperature:
 		return invalid("temperature", "must be >= 0, got %v", s.Temperature)

@@ -4,13 +4,13 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/aria-node/aria/inference"
+	"github.com/aria-node/aria/inference/local"
 	"github.com/aria-node/aria/intentions"
 )
 
 // modelEmbedder embeds text with a loaded model (mean-pooled hidden states).
 type modelEmbedder struct {
-	engine *inference.LocalEngine
+	engine *local.Engine
 	model  string
 }
 

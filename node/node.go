@@ -24,6 +24,7 @@ import (
 	"github.com/aria-node/aria/consent"
 	"github.com/aria-node/aria/energy"
 	"github.com/aria-node/aria/inference"
+	"github.com/aria-node/aria/inference/local"
 	"github.com/aria-node/aria/intentions"
 	"github.com/aria-node/aria/openai"
 	"github.com/aria-node/aria/p2p"
@@ -37,7 +38,7 @@ const Version = "0.1.0"
 type Config struct {
 	DataDir  string   // default ~/.aria (ARIA_HOME)
 	Models   []string // paths, names in the data dir, or synthetic shapes; default: tiny; NoModel: none (route only)
-	Engine   inference.Options
+	Engine   local.Options
 	Host     string    // HTTP API bind address; default 127.0.0.1
 	APIPort  int       // HTTP API port; default 3000; -1 disables the API
 	Port     int       // WebSocket peer protocol port; default 8765
@@ -76,7 +77,7 @@ func DefaultDataDir() string {
 type Node struct {
 	cfg         Config
 	log         *slog.Logger
-	engine      *inference.LocalEngine
+	engine      *local.Engine
 	started     time.Time
 	id          peer.ID
 	db          *bolt.DB
@@ -192,14 +193,14 @@ func (n *Node) Start(ctx context.Context) error {
 		n.closeState()
 		return err
 	}
-	n.engine = inference.NewLocal(n.cfg.Engine)
+	n.engine = local.New(n.cfg.Engine)
 	for _, spec := range n.cfg.Models {
 		if spec == NoModel {
 			continue
 		}
 		path, err := ResolveModel(ctx, n.cfg.DataDir, spec, n.cfg.Progress)
 		if err == nil {
-			_, err = n.engine.Load(ctx, path, inference.LoadOptions{})
+			_, err = n.engine.Load(ctx, path, local.LoadOptions{})
 		}
 		if err != nil {
 			if ctx.Err() != nil {
@@ -259,7 +260,7 @@ func (n *Node) APIAddr() string {
 func (n *Node) ID() peer.ID { return n.id }
 
 // Engine is the node's local inference engine.
-func (n *Node) Engine() *inference.LocalEngine { return n.engine }
+func (n *Node) Engine() *local.Engine { return n.engine }
 
 // LoadErrors reports models given at start that are not being served, and why.
 func (n *Node) LoadErrors() []error {

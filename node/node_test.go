@@ -11,6 +11,7 @@ import (
 	"github.com/aria-node/aria/consent"
 	"github.com/aria-node/aria/energy"
 	"github.com/aria-node/aria/inference"
+	"github.com/aria-node/aria/inference/local"
 )
 
 // startTestNode starts a real node on dir serving the tiny synthetic model, without
@@ -19,7 +20,7 @@ func startTestNode(t testing.TB, dir string, mod func(*Config)) *Node {
 	t.Helper()
 	cfg := Config{
 		DataDir: dir, APIPort: -1, Progress: io.Discard,
-		Engine:      inference.Options{Threads: 1, Slots: 2},
+		Engine:      local.Options{Threads: 1, Slots: 2},
 		EnergyMeter: energy.MeterOptions{Method: energy.MethodCPUTime},
 		Logger:      slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Consent:     &fullCPU,

@@ -18,6 +18,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/aria-node/aria/inference"
+	"github.com/aria-node/aria/inference/local"
 	"github.com/aria-node/aria/inference/llamacpp"
 	"github.com/aria-node/aria/node"
 	"github.com/aria-node/aria/openai"
@@ -35,7 +36,7 @@ type benchReport struct {
 	EngineRatio   float64                 `json:"engine_to_kernel_ratio"`
 	SampledTGTokS float64                 `json:"engine_sampled_decode_tok_s"`
 	SampledRatio  float64                 `json:"engine_sampled_to_kernel_ratio"`
-	Parallel      []inference.EngineBench `json:"parallel"`
+	Parallel      []local.EngineBench `json:"parallel"`
 	ParallelRatio float64                 `json:"parallel_max_to_1_ratio,omitempty"`
 	SystemInfo    string                  `json:"system_info"`
 	HTTP          *httpReport             `json:"http,omitempty"`
@@ -95,9 +96,9 @@ func benchCommand() *cli.Command {
 			}
 			// Small per-slot windows: the bench needs prompt+decode tokens, and many slots
 			// of a 2b model's full context would only cost memory.
-			e := inference.NewLocal(inference.Options{Threads: threads, Slots: slots, QueueSize: slots, SlotContext: nPrompt + nDecode + 256})
+			e := local.New(local.Options{Threads: threads, Slots: slots, QueueSize: slots, SlotContext: nPrompt + nDecode + 256})
 			defer e.Close()
-			info, err := e.Load(c.Context, path, inference.LoadOptions{})
+			info, err := e.Load(c.Context, path, local.LoadOptions{})
 			if err != nil {
 				return err
 			}
@@ -113,17 +114,17 @@ func benchCommand() *cli.Command {
 			// their medians reported: on a shared machine speed drifts between runs.
 			var pp, tg, eg, es, rg, rs []float64
 			for r := range reps {
-				k, err := inference.BenchKernel(c.Context, path, threads, nPrompt, nDecode)
+				k, err := local.BenchKernel(c.Context, path, threads, nPrompt, nDecode)
 				if err != nil {
 					return fmt.Errorf("kernel bench: %w", err)
 				}
 				pp, tg = append(pp, k.PromptTokS), append(tg, k.DecodeTokS)
-				g, err := inference.BenchEngine(c.Context, e, info.ID, 1, nDecode+1, greedy)
+				g, err := local.BenchEngine(c.Context, e, info.ID, 1, nDecode+1, greedy)
 				if err != nil {
 					return fmt.Errorf("engine bench: %w", err)
 				}
 				eg = append(eg, g.PerStreamTokS)
-				s, err := inference.BenchEngine(c.Context, e, info.ID, 1, nDecode+1, sampled)
+				s, err := local.BenchEngine(c.Context, e, info.ID, 1, nDecode+1, sampled)
 				if err != nil {
 					return fmt.Errorf("engine bench: %w", err)
 				}
@@ -131,19 +132,19 @@ func benchCommand() *cli.Command {
 				rg, rs = append(rg, g.PerStreamTokS/k.DecodeTokS), append(rs, s.PerStreamTokS/k.DecodeTokS)
 				fmt.Fprintf(os.Stderr, "  rep %d: kernel pp %.1f tg %.2f | engine greedy %.2f sampled %.2f tok/s\n", r+1, k.PromptTokS, k.DecodeTokS, g.PerStreamTokS, s.PerStreamTokS)
 			}
-			rep.KernelPPTokS, rep.KernelTGTokS = inference.Median(pp), inference.Median(tg)
-			rep.EngineTGTokS, rep.SampledTGTokS = inference.Median(eg), inference.Median(es)
-			rep.EngineRatio, rep.SampledRatio = inference.Median(rg), inference.Median(rs)
+			rep.KernelPPTokS, rep.KernelTGTokS = local.Median(pp), local.Median(tg)
+			rep.EngineTGTokS, rep.SampledTGTokS = local.Median(eg), local.Median(es)
+			rep.EngineRatio, rep.SampledRatio = local.Median(rg), local.Median(rs)
 			for _, p := range levels {
-				var runs []inference.EngineBench
+				var runs []local.EngineBench
 				for range reps {
-					b, err := inference.BenchEngine(c.Context, e, info.ID, p, nDecode, greedy)
+					b, err := local.BenchEngine(c.Context, e, info.ID, p, nDecode, greedy)
 					if err != nil {
 						return fmt.Errorf("parallel %d: %w", p, err)
 					}
 					runs = append(runs, b)
 				}
-				slices.SortFunc(runs, func(a, b inference.EngineBench) int { return cmp.Compare(a.AggregateTokS, b.AggregateTokS) })
+				slices.SortFunc(runs, func(a, b local.EngineBench) int { return cmp.Compare(a.AggregateTokS, b.AggregateTokS) })
 				rep.Parallel = append(rep.Parallel, runs[len(runs)/2])
 				fmt.Fprintf(os.Stderr, "  parallel %d: %.2f tok/s aggregate\n", p, runs[len(runs)/2].AggregateTokS)
 			}
@@ -152,7 +153,7 @@ func benchCommand() *cli.Command {
 			}
 			if c.Bool("via-http") {
 				kernel := func() (float64, error) {
-					k, err := inference.BenchKernel(c.Context, path, threads, inference.BenchShortPrompt, nDecode)
+					k, err := local.BenchKernel(c.Context, path, threads, local.BenchShortPrompt, nDecode)
 					return k.DecodeTokS, err
 				}
 				h, err := benchHTTP(c.Context, e, info.ID, reps, nDecode, httpLevels, kernel)
@@ -210,7 +211,7 @@ func parseLevels(flag, v string) ([]int, error) {
 // compares streamed decoding and time to first token with direct engine calls. Both use
 // the same chat prompt, repeated, so both reuse its cached prefix and the TTFT
 // difference is the HTTP path's own cost.
-func benchHTTP(ctx context.Context, e *inference.LocalEngine, model string, reps, nDecode int, levels []int, kernel func() (float64, error)) (*httpReport, error) {
+func benchHTTP(ctx context.Context, e *local.Engine, model string, reps, nDecode int, levels []int, kernel func() (float64, error)) (*httpReport, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
@@ -269,11 +270,11 @@ func benchHTTP(ctx context.Context, e *inference.LocalEngine, model string, reps
 		fmt.Fprintf(os.Stderr, "  http rep %d: kernel %.2f | direct %.2f tok/s ttft %.2f ms | http %.2f tok/s ttft %.2f ms\n", r+1, k, dTok[r], dTTFT[r], hTok[r], hTTFT[r])
 	}
 	rep := &httpReport{
-		DirectTokS: inference.Median(dTok), HTTPTokS: inference.Median(hTok),
-		DirectTTFTms: inference.Median(dTTFT), HTTPTTFTms: inference.Median(hTTFT),
+		DirectTokS: local.Median(dTok), HTTPTokS: local.Median(hTok),
+		DirectTTFTms: local.Median(dTTFT), HTTPTTFTms: local.Median(hTTFT),
 	}
-	rep.HTTPToKernel, rep.HTTPToDirect = inference.Median(toKernel), inference.Median(toDirect)
-	rep.AddedTTFTms = inference.Median(added)
+	rep.HTTPToKernel, rep.HTTPToDirect = local.Median(toKernel), local.Median(toDirect)
+	rep.AddedTTFTms = local.Median(added)
 	for _, n := range levels {
 		var runs []openai.ParallelBench
 		for range reps {

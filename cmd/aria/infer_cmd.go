@@ -9,6 +9,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/aria-node/aria/inference"
+	"github.com/aria-node/aria/inference/local"
 	"github.com/aria-node/aria/node"
 )
 
@@ -47,9 +48,9 @@ func inferCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			e := inference.NewLocal(inference.Options{Threads: c.Int("threads"), Slots: 1, QueueSize: 1})
+			e := local.New(local.Options{Threads: c.Int("threads"), Slots: 1, QueueSize: 1})
 			defer e.Close()
-			info, err := e.Load(c.Context, path, inference.LoadOptions{})
+			info, err := e.Load(c.Context, path, local.LoadOptions{})
 			if err != nil {
 				return err
 			}

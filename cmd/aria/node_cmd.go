@@ -11,7 +11,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/aria-node/aria/inference"
+	"github.com/aria-node/aria/inference/local"
 	"github.com/aria-node/aria/node"
 )
 
@@ -126,8 +126,8 @@ func engineFlags() []cli.Flag {
 	}
 }
 
-func engineOptions(c *cli.Context) inference.Options {
-	return inference.Options{
+func engineOptions(c *cli.Context) local.Options {
+	return local.Options{
 		Threads:     c.Int("threads"),
 		Slots:       c.Int("slots"),
 		SlotContext: c.Int("ctx-size"),

@@ -1,4 +1,4 @@
-package inference_test
+package local_test
 
 import (
 	"bytes"
@@ -12,6 +12,7 @@ import (
 
 	"github.com/aria-node/aria/inference"
 	"github.com/aria-node/aria/inference/gguf"
+	"github.com/aria-node/aria/inference/local"
 )
 
 func TestLoadRejectsBadFiles(t *testing.T) {
@@ -56,10 +57,10 @@ func TestLoadRejectsBadFiles(t *testing.T) {
 			want []string
 		}{"unreadable", unreadable, []string{"permission denied"}})
 	}
-	e := newEngine(t, inference.Options{})
+	e := newEngine(t, local.Options{})
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			_, err := e.Load(context.Background(), c.path, inference.LoadOptions{})
+			_, err := e.Load(context.Background(), c.path, local.LoadOptions{})
 			if err == nil {
 				t.Fatal("loaded")
 			}
@@ -76,8 +77,8 @@ func TestLoadRejectsBadFiles(t *testing.T) {
 }
 
 func TestLoadRejectsModelTooBigForMemory(t *testing.T) {
-	e := newEngine(t, inference.Options{MemoryLimit: 64 << 20})
-	_, err := e.Load(context.Background(), tiny(t), inference.LoadOptions{})
+	e := newEngine(t, local.Options{MemoryLimit: 64 << 20})
+	_, err := e.Load(context.Background(), tiny(t), local.LoadOptions{})
 	if err == nil || !strings.Contains(err.Error(), "MiB is available") {
 		t.Fatalf("err = %v, want a memory error", err)
 	}
@@ -114,8 +115,8 @@ func TestKernelLoadFailureIsAnError(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.Close()
-	e := newEngine(t, inference.Options{}, tiny(t))
-	_, err = e.Load(context.Background(), p, inference.LoadOptions{})
+	e := newEngine(t, local.Options{}, tiny(t))
+	_, err = e.Load(context.Background(), p, local.LoadOptions{})
 	if !errors.Is(err, inference.ErrKernelUnavailable) {
 		t.Fatalf("err = %v, want ErrKernelUnavailable", err)
 	}
@@ -126,7 +127,7 @@ func TestKernelLoadFailureIsAnError(t *testing.T) {
 }
 
 func TestBadRequests(t *testing.T) {
-	e := newEngine(t, inference.Options{}, tiny(t))
+	e := newEngine(t, local.Options{}, tiny(t))
 	ok := inference.Request{Model: "tiny-tq2_0", Prompt: "hi", MaxTokens: 4, Sampling: greedy(1)}
 	cases := []struct {
 		name   string
@@ -162,19 +163,19 @@ func TestBadRequests(t *testing.T) {
 
 // The memory budget (the owner's max_ram_mb) bounds all loaded models together.
 func TestMemoryBudgetBoundsAllModels(t *testing.T) {
-	probe := newEngine(t, inference.Options{Threads: 1, Slots: 1})
-	info, err := probe.Load(context.Background(), tiny(t), inference.LoadOptions{})
+	probe := newEngine(t, local.Options{Threads: 1, Slots: 1})
+	info, err := probe.Load(context.Background(), tiny(t), local.LoadOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if info.MemoryBytes == 0 {
 		t.Fatal("ModelInfo.MemoryBytes not set")
 	}
-	e := newEngine(t, inference.Options{Threads: 1, Slots: 1, MemoryBudget: info.MemoryBytes * 3 / 2})
-	if _, err := e.Load(context.Background(), tiny(t), inference.LoadOptions{ID: "first"}); err != nil {
+	e := newEngine(t, local.Options{Threads: 1, Slots: 1, MemoryBudget: info.MemoryBytes * 3 / 2})
+	if _, err := e.Load(context.Background(), tiny(t), local.LoadOptions{ID: "first"}); err != nil {
 		t.Fatalf("first model within the budget: %v", err)
 	}
-	_, err = e.Load(context.Background(), tiny(t), inference.LoadOptions{ID: "second"})
+	_, err = e.Load(context.Background(), tiny(t), local.LoadOptions{ID: "second"})
 	if err == nil || !strings.Contains(err.Error(), "max_ram_mb") {
 		t.Fatalf("second model beyond the budget: err = %v", err)
 	}

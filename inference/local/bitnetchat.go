@@ -1,6 +1,10 @@
-package inference
+package local
 
-import "strings"
+import (
+	"strings"
+
+	"github.com/aria-node/aria/inference"
+)
 
 // BitNetChatTemplate is the chat template name aria uses for Microsoft's BitNet b1.58
 // models (architectures bitnet-b1.58 and bitnet-25), whatever template their file
@@ -24,7 +28,7 @@ var bitnetRoles = map[string]string{"system": "System: ", "user": "User: ", "ass
 
 // renderBitNetChat renders msgs in the BitNet b1.58 2B-4T chat format, ending with the
 // opening of an assistant turn. BOS is added by the tokenizer.
-func renderBitNetChat(msgs []Message) string {
+func renderBitNetChat(msgs []inference.Message) string {
 	var b strings.Builder
 	for _, m := range msgs {
 		b.WriteString(bitnetRoles[m.Role])

@@ -1,4 +1,4 @@
-package inference
+package local
 
 import (
 	crand "crypto/rand"
@@ -6,6 +6,8 @@ import (
 	"math"
 	"math/rand/v2"
 	"slices"
+
+	"github.com/aria-node/aria/inference"
 )
 
 // sampler picks the next token from logits. One sampler belongs to one request; it is
@@ -15,7 +17,7 @@ import (
 // min-p, temperature, random draw. With temperature 0 the pick is greedy (argmax after
 // penalties), which is what makes temperature-0 output reproducible.
 type sampler struct {
-	p       Sampling
+	p       inference.Sampling
 	rng     *rand.Rand
 	window  []int32 // last RepeatLastN tokens, prompt included (ring)
 	next    int
@@ -34,7 +36,7 @@ type candidate struct {
 // (≈1e-8 for 128k tokens): unmeasurable, and it saves an exp per vocabulary entry.
 const pruneLogit = 30
 
-func newSampler(p Sampling, prompt []int32) *sampler {
+func newSampler(p inference.Sampling, prompt []int32) *sampler {
 	seed := p.Seed
 	if p.RandomSeed {
 		var b [8]byte

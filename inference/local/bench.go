@@ -1,4 +1,4 @@
-package inference
+package local
 
 import (
 	"context"
@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/aria-node/aria/inference"
 	"github.com/aria-node/aria/inference/llamacpp"
 )
 
@@ -127,9 +128,9 @@ type EngineBench struct {
 
 // BenchEngine runs parallel concurrent greedy generations of nDecode tokens each on
 // model and reports throughput. The prompt is raw text so its length is fixed.
-func BenchEngine(ctx context.Context, e Engine, model string, parallel, nDecode int, sampling Sampling) (EngineBench, error) {
+func BenchEngine(ctx context.Context, e inference.Engine, model string, parallel, nDecode int, sampling inference.Sampling) (EngineBench, error) {
 	type one struct {
-		res   Result
+		res   inference.Result
 		first time.Time
 		end   time.Time
 		err   error
@@ -143,12 +144,12 @@ func BenchEngine(ctx context.Context, e Engine, model string, parallel, nDecode 
 			s := sampling
 			s.Seed = uint64(i + 1)
 			var first time.Time
-			res, err := e.Generate(ctx, Request{
+			res, err := e.Generate(ctx, inference.Request{
 				Model:     model,
 				Prompt:    fmt.Sprintf("Benchmark stream %d: the weather today in the city is", i),
 				MaxTokens: nDecode,
 				Sampling:  s,
-			}, func(Token) error {
+			}, func(inference.Token) error {
 				if first.IsZero() {
 					first = time.Now()
 				}

@@ -1,4 +1,4 @@
-package inference
+package local
 
 import (
 	"bufio"
@@ -16,11 +16,12 @@ import (
 	"sync"
 	"time"
 
+	"github.com/aria-node/aria/inference"
 	"github.com/aria-node/aria/inference/gguf"
 	"github.com/aria-node/aria/inference/llamacpp"
 )
 
-// Options configures a LocalEngine. Zero fields take the documented defaults.
+// Options configures an Engine. Zero fields take the documented defaults.
 type Options struct {
 	Threads     int    // CPU threads per decode; default: number of CPUs
 	Slots       int    // parallel sequences per model; default 4
@@ -61,8 +62,8 @@ type LoadOptions struct {
 	ID string // model id served to clients; default: file name without .gguf
 }
 
-// LocalEngine serves models resident in this process through llama.cpp.
-type LocalEngine struct {
+// Engine serves models resident in this process through llama.cpp.
+type Engine struct {
 	opts    Options
 	mu      sync.RWMutex
 	runners map[string]*runner
@@ -70,32 +71,32 @@ type LocalEngine struct {
 	closed  bool
 }
 
-var _ Engine = (*LocalEngine)(nil)
+var _ inference.Engine = (*Engine)(nil)
 
-// NewLocal returns an engine with no models loaded.
-func NewLocal(opts Options) *LocalEngine {
-	return &LocalEngine{opts: opts.withDefaults(), runners: map[string]*runner{}}
+// New returns an engine with no models loaded.
+func New(opts Options) *Engine {
+	return &Engine{opts: opts.withDefaults(), runners: map[string]*runner{}}
 }
 
 // Threads is the number of CPU threads each decode uses.
-func (e *LocalEngine) Threads() int { return e.opts.Threads }
+func (e *Engine) Threads() int { return e.opts.Threads }
 
 // DutyCycle is the fraction of wall time the kernel may run.
-func (e *LocalEngine) DutyCycle() float64 { return e.opts.DutyCycle }
+func (e *Engine) DutyCycle() float64 { return e.opts.DutyCycle }
 
 // Load validates a GGUF file, checks it fits in memory, and loads it resident. Every
 // problem is an error naming it; llama.cpp only sees files the validator accepted.
-func (e *LocalEngine) Load(ctx context.Context, path string, lo LoadOptions) (ModelInfo, error) {
+func (e *Engine) Load(ctx context.Context, path string, lo LoadOptions) (inference.ModelInfo, error) {
 	if err := ctx.Err(); err != nil {
-		return ModelInfo{}, err
+		return inference.ModelInfo{}, err
 	}
 	f, err := gguf.Open(path)
 	if err != nil {
-		return ModelInfo{}, fmt.Errorf("load model: %w", err)
+		return inference.ModelInfo{}, fmt.Errorf("load model: %w", err)
 	}
 	info, err := describeModel(path, f)
 	if err != nil {
-		return ModelInfo{}, fmt.Errorf("load model %s: %w", path, err)
+		return inference.ModelInfo{}, fmt.Errorf("load model %s: %w", path, err)
 	}
 	if lo.ID != "" {
 		info.ID = lo.ID
@@ -105,10 +106,10 @@ func (e *LocalEngine) Load(ctx context.Context, path string, lo LoadOptions) (Mo
 	closed := e.closed
 	e.mu.RUnlock()
 	if closed {
-		return ModelInfo{}, ErrClosed
+		return inference.ModelInfo{}, inference.ErrClosed
 	}
 	if dup {
-		return ModelInfo{}, fmt.Errorf("load model %s: a model with id %q is already loaded", path, info.ID)
+		return inference.ModelInfo{}, fmt.Errorf("load model %s: a model with id %q is already loaded", path, info.ID)
 	}
 
 	slotCtx := e.opts.SlotContext
@@ -125,7 +126,7 @@ func (e *LocalEngine) Load(ctx context.Context, path string, lo LoadOptions) (Mo
 		limit = memAvailable()
 	}
 	if limit > 0 && need > limit {
-		return ModelInfo{}, fmt.Errorf("load model %s: needs about %d MiB (weights %d MiB + KV cache %d MiB for %d slots × %d tokens) but only %d MiB is available; use a smaller model, fewer slots or a shorter context",
+		return inference.ModelInfo{}, fmt.Errorf("load model %s: needs about %d MiB (weights %d MiB + KV cache %d MiB for %d slots × %d tokens) but only %d MiB is available; use a smaller model, fewer slots or a shorter context",
 			path, need>>20, uint64(info.FileSize)>>20, kv>>20, e.opts.Slots, slotCtx, limit>>20)
 	}
 
@@ -137,7 +138,7 @@ func (e *LocalEngine) Load(ctx context.Context, path string, lo LoadOptions) (Mo
 		}
 		e.mu.RUnlock()
 		if used+need > budget {
-			return ModelInfo{}, fmt.Errorf("load model %s: needs about %d MiB (weights %d MiB + KV cache %d MiB) but the node's memory budget (max_ram_mb) is %d MiB with %d MiB used by loaded models; raise the budget, use a smaller model, fewer slots or a shorter context",
+			return inference.ModelInfo{}, fmt.Errorf("load model %s: needs about %d MiB (weights %d MiB + KV cache %d MiB) but the node's memory budget (max_ram_mb) is %d MiB with %d MiB used by loaded models; raise the budget, use a smaller model, fewer slots or a shorter context",
 				path, need>>20, uint64(info.FileSize)>>20, kv>>20, budget>>20, used>>20)
 		}
 	}
@@ -146,7 +147,7 @@ func (e *LocalEngine) Load(ctx context.Context, path string, lo LoadOptions) (Mo
 	start := time.Now()
 	model, err := llamacpp.LoadModel(path, llamacpp.ModelParams{UseMmap: true})
 	if err != nil {
-		return ModelInfo{}, fmt.Errorf("%w: %v", ErrKernelUnavailable, err)
+		return inference.ModelInfo{}, fmt.Errorf("%w: %v", inference.ErrKernelUnavailable, err)
 	}
 	info.ChatTemplate = chatTemplateFor(info.Architecture, model.ChatTemplate())
 	info.VocabSize = model.NVocab()
@@ -159,13 +160,13 @@ func (e *LocalEngine) Load(ctx context.Context, path string, lo LoadOptions) (Mo
 	})
 	if err != nil {
 		model.Close()
-		return ModelInfo{}, fmt.Errorf("%w: %v", ErrKernelUnavailable, err)
+		return inference.ModelInfo{}, fmt.Errorf("%w: %v", inference.ErrKernelUnavailable, err)
 	}
 	e.mu.Lock()
 	if e.closed {
 		e.mu.Unlock()
 		r.close()
-		return ModelInfo{}, ErrClosed
+		return inference.ModelInfo{}, inference.ErrClosed
 	}
 	e.runners[info.ID] = r
 	e.order = append(e.order, info.ID)
@@ -180,7 +181,7 @@ func (e *LocalEngine) Load(ctx context.Context, path string, lo LoadOptions) (Mo
 }
 
 // Unload stops a model and frees it; its queued and running requests fail with ErrClosed.
-func (e *LocalEngine) Unload(id string) error {
+func (e *Engine) Unload(id string) error {
 	e.mu.Lock()
 	r, ok := e.runners[id]
 	if ok {
@@ -189,37 +190,37 @@ func (e *LocalEngine) Unload(id string) error {
 	}
 	e.mu.Unlock()
 	if !ok {
-		return fmt.Errorf("%w: %q", ErrModelNotFound, id)
+		return fmt.Errorf("%w: %q", inference.ErrModelNotFound, id)
 	}
 	r.close()
 	return nil
 }
 
 // Models lists loaded models in load order.
-func (e *LocalEngine) Models() []ModelInfo {
+func (e *Engine) Models() []inference.ModelInfo {
 	e.mu.RLock()
 	defer e.mu.RUnlock()
-	out := make([]ModelInfo, 0, len(e.order))
+	out := make([]inference.ModelInfo, 0, len(e.order))
 	for _, id := range e.order {
 		out = append(out, e.runners[id].info)
 	}
 	return out
 }
 
-func (e *LocalEngine) runner(id string) (*runner, error) {
+func (e *Engine) runner(id string) (*runner, error) {
 	e.mu.RLock()
 	defer e.mu.RUnlock()
 	if e.closed {
-		return nil, ErrClosed
+		return nil, inference.ErrClosed
 	}
 	if r, ok := e.runners[id]; ok {
 		return r, nil
 	}
-	return nil, fmt.Errorf("%w: %q", ErrModelNotFound, id)
+	return nil, fmt.Errorf("%w: %q", inference.ErrModelNotFound, id)
 }
 
 // Tokenize implements Engine.
-func (e *LocalEngine) Tokenize(ctx context.Context, model, text string) ([]int32, error) {
+func (e *Engine) Tokenize(ctx context.Context, model, text string) ([]int32, error) {
 	r, err := e.runner(model)
 	if err != nil {
 		return nil, err
@@ -228,7 +229,7 @@ func (e *LocalEngine) Tokenize(ctx context.Context, model, text string) ([]int32
 }
 
 // Detokenize renders token ids back to text (control tokens render as nothing).
-func (e *LocalEngine) Detokenize(model string, toks []int32) (string, error) {
+func (e *Engine) Detokenize(model string, toks []int32) (string, error) {
 	r, err := e.runner(model)
 	if err != nil {
 		return "", err
@@ -244,7 +245,7 @@ func (e *LocalEngine) Detokenize(model string, toks []int32) (string, error) {
 }
 
 // Embed implements Engine.
-func (e *LocalEngine) Embed(ctx context.Context, model string, texts []string) ([][]float32, error) {
+func (e *Engine) Embed(ctx context.Context, model string, texts []string) ([][]float32, error) {
 	r, err := e.runner(model)
 	if err != nil {
 		return nil, err
@@ -253,10 +254,10 @@ func (e *LocalEngine) Embed(ctx context.Context, model string, texts []string) (
 }
 
 // Stats implements Engine.
-func (e *LocalEngine) Stats() Stats {
+func (e *Engine) Stats() inference.Stats {
 	e.mu.RLock()
 	defer e.mu.RUnlock()
-	var s Stats
+	var s inference.Stats
 	for _, r := range e.runners {
 		s.ActiveSlots += int(r.active.Load())
 		s.TotalSlots += r.cfg.Slots
@@ -267,7 +268,7 @@ func (e *LocalEngine) Stats() Stats {
 }
 
 // Close implements Engine.
-func (e *LocalEngine) Close() error {
+func (e *Engine) Close() error {
 	e.mu.Lock()
 	if e.closed {
 		e.mu.Unlock()
@@ -288,13 +289,13 @@ func (e *LocalEngine) Close() error {
 }
 
 // Prompt renders a request into the exact text the model will see.
-func (e *LocalEngine) Prompt(req Request) (string, error) {
+func (e *Engine) Prompt(req inference.Request) (string, error) {
 	r, err := e.runner(req.Model)
 	if err != nil {
 		return "", err
 	}
 	if req.Messages != nil {
-		if err := validateMessages(req.Messages); err != nil {
+		if err := inference.ValidateMessages(req.Messages); err != nil {
 			return "", err
 		}
 		return renderChat(r.info.ChatTemplate, req.Messages)
@@ -303,45 +304,36 @@ func (e *LocalEngine) Prompt(req Request) (string, error) {
 }
 
 // Generate implements Engine.
-func (e *LocalEngine) Generate(ctx context.Context, req Request, onToken func(Token) error) (Result, error) {
+func (e *Engine) Generate(ctx context.Context, req inference.Request, onToken func(inference.Token) error) (inference.Result, error) {
 	start := time.Now()
 	r, err := e.runner(req.Model)
 	if err != nil {
-		return Result{}, err
+		return inference.Result{}, err
 	}
-	if req.MaxTokens <= 0 {
-		return Result{}, invalid("max_tokens", "must be a positive integer, got %d", req.MaxTokens)
-	}
-	if err := req.Sampling.validate(); err != nil {
-		return Result{}, err
+	if err := req.Validate(); err != nil {
+		return inference.Result{}, err
 	}
 	var prompt []int32
 	if req.Messages != nil {
-		if err := validateMessages(req.Messages); err != nil {
-			return Result{}, err
-		}
 		text, err := renderChat(r.info.ChatTemplate, req.Messages)
 		if err != nil {
-			return Result{}, fmt.Errorf("render chat template: %w", err)
+			return inference.Result{}, fmt.Errorf("render chat template: %w", err)
 		}
 		prompt, err = r.model.Tokenize(text, r.model.AddBOS(), true)
 		if err != nil {
-			return Result{}, err
+			return inference.Result{}, err
 		}
 	} else {
-		if req.Prompt == "" {
-			return Result{}, invalid("prompt", "must not be empty")
-		}
 		prompt, err = r.model.Tokenize(req.Prompt, r.model.AddBOS(), false)
 		if err != nil {
-			return Result{}, err
+			return inference.Result{}, err
 		}
 	}
 	if len(prompt) == 0 {
-		return Result{}, invalid("prompt", "tokenizes to nothing")
+		return inference.Result{}, &inference.InvalidError{Field: "prompt", Msg: "tokenizes to nothing"}
 	}
 	if len(prompt) >= r.cfg.SlotCtx {
-		return Result{}, fmt.Errorf("%w: the prompt has %d tokens and the context window is %d", ErrContextLength, len(prompt), r.cfg.SlotCtx)
+		return inference.Result{}, fmt.Errorf("%w: the prompt has %d tokens and the context window is %d", inference.ErrContextLength, len(prompt), r.cfg.SlotCtx)
 	}
 	tctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -351,16 +343,16 @@ func (e *LocalEngine) Generate(ctx context.Context, req Request, onToken func(To
 		enqueued: start, notify: make(chan struct{}, 1),
 	}
 	if err := r.submit(t); err != nil {
-		return Result{}, err
+		return inference.Result{}, err
 	}
 	var sb strings.Builder
 	var firstOut time.Time
-	var batch []Token
+	var batch []inference.Token
 	for {
 		select {
 		case <-t.notify:
 		case <-ctx.Done():
-			return Result{}, ctx.Err()
+			return inference.Result{}, ctx.Err()
 		}
 		t.mu.Lock()
 		batch, t.pending = t.pending, batch[:0]
@@ -374,7 +366,7 @@ func (e *LocalEngine) Generate(ctx context.Context, req Request, onToken func(To
 			if onToken != nil {
 				if err := onToken(tok); err != nil {
 					cancel()
-					return Result{}, err
+					return inference.Result{}, err
 				}
 			}
 		}
@@ -382,9 +374,9 @@ func (e *LocalEngine) Generate(ctx context.Context, req Request, onToken func(To
 			continue
 		}
 		if ferr != nil {
-			return Result{}, ferr
+			return inference.Result{}, ferr
 		}
-		res := Result{
+		res := inference.Result{
 			Text: sb.String(), FinishReason: reason,
 			PromptTokens: len(prompt), CompletionTokens: t.generated,
 		}
@@ -399,17 +391,21 @@ func (e *LocalEngine) Generate(ctx context.Context, req Request, onToken func(To
 	}
 }
 
+func invalid(field, format string, args ...any) error {
+	return &inference.InvalidError{Field: field, Msg: fmt.Sprintf(format, args...)}
+}
+
 // describeModel reads what ModelInfo needs from the validated header.
-func describeModel(path string, f *gguf.File) (ModelInfo, error) {
+func describeModel(path string, f *gguf.File) (inference.ModelInfo, error) {
 	arch := f.Architecture()
 	if arch == "" {
-		return ModelInfo{}, errors.New("general.architecture is missing: not a model file")
+		return inference.ModelInfo{}, errors.New("general.architecture is missing: not a model file")
 	}
 	if len(f.Tensors) == 0 {
-		return ModelInfo{}, errors.New("the file has no tensors (a vocabulary-only GGUF?)")
+		return inference.ModelInfo{}, errors.New("the file has no tensors (a vocabulary-only GGUF?)")
 	}
 	id := strings.TrimSuffix(filepath.Base(path), ".gguf")
-	info := ModelInfo{ID: id, Path: path, Architecture: arch, Parameters: f.ParameterCount(), FileSize: f.Size}
+	info := inference.ModelInfo{ID: id, Path: path, Architecture: arch, Parameters: f.ParameterCount(), FileSize: f.Size}
 	info.Name, _ = f.String("general.name")
 	if n, ok := f.Uint(arch + ".context_length"); ok {
 		info.ContextLength = int(min(n, math.MaxInt32))

@@ -1,9 +1,10 @@
-package inference
+package local
 
 import (
 	"errors"
 	"log/slog"
 
+	"github.com/aria-node/aria/inference"
 	"github.com/aria-node/aria/inference/llamacpp"
 )
 
@@ -15,24 +16,10 @@ import (
 // Synthetic models carry exactly this template and its control tokens.
 const DefaultChatTemplate = "chatml"
 
-var validRoles = map[string]bool{"system": true, "user": true, "assistant": true}
-
-func validateMessages(msgs []Message) error {
-	if len(msgs) == 0 {
-		return invalid("messages", "must contain at least one message")
-	}
-	for i, m := range msgs {
-		if !validRoles[m.Role] {
-			return invalid("messages", "message %d has role %q; expected system, user or assistant", i, m.Role)
-		}
-	}
-	return nil
-}
-
 // renderChat renders msgs with tmpl (a model's tokenizer.chat_template, or a template
 // name llama.cpp knows), ending with the opening of an assistant turn. A template
 // llama.cpp cannot recognise falls back to DefaultChatTemplate.
-func renderChat(tmpl string, msgs []Message) (string, error) {
+func renderChat(tmpl string, msgs []inference.Message) (string, error) {
 	if tmpl == BitNetChatTemplate {
 		return renderBitNetChat(msgs), nil
 	}

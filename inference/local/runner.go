@@ -1,4 +1,4 @@
-package inference
+package local
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/aria-node/aria/inference"
 	"github.com/aria-node/aria/inference/llamacpp"
 )
 
@@ -20,7 +21,7 @@ import (
 // token of every generating sequence plus as many pending prompt tokens as fit, so new
 // requests join while others are mid-generation, and one Decode serves them all.
 type runner struct {
-	info  ModelInfo
+	info  inference.ModelInfo
 	model *llamacpp.Model
 	lctx  *llamacpp.Context
 	batch *llamacpp.Batch
@@ -77,14 +78,14 @@ type task struct {
 	firstTok  time.Time
 
 	mu       sync.Mutex
-	pending  []Token
+	pending  []inference.Token
 	finished bool
 	finish   string
 	err      error
 	notify   chan struct{}
 }
 
-func (t *task) emit(tok Token) {
+func (t *task) emit(tok inference.Token) {
 	t.mu.Lock()
 	t.pending = append(t.pending, tok)
 	t.mu.Unlock()
@@ -105,7 +106,7 @@ func (t *task) wake() {
 	}
 }
 
-func newRunner(info ModelInfo, model *llamacpp.Model, cfg runnerConfig) (*runner, error) {
+func newRunner(info inference.ModelInfo, model *llamacpp.Model, cfg runnerConfig) (*runner, error) {
 	lctx, err := llamacpp.NewContext(model, llamacpp.ContextParams{
 		NCtx:    cfg.Slots * cfg.SlotCtx,
 		NBatch:  cfg.Batch,
@@ -146,13 +147,13 @@ func newRunner(info ModelInfo, model *llamacpp.Model, cfg runnerConfig) (*runner
 // submit queues t without blocking; a full queue is ErrBusy.
 func (r *runner) submit(t *task) error {
 	if r.closed.Load() {
-		return ErrClosed
+		return inference.ErrClosed
 	}
 	select {
 	case r.queue <- t:
 		return nil
 	default:
-		return ErrBusy
+		return inference.ErrBusy
 	}
 }
 
@@ -178,7 +179,7 @@ func (r *runner) close() {
 
 func (r *runner) loop() {
 	defer close(r.done)
-	defer r.failAll(ErrClosed)
+	defer r.failAll(inference.ErrClosed)
 	for {
 		for _, s := range r.slots {
 			if s.t != nil && s.t.ctx.Err() != nil {
@@ -371,18 +372,18 @@ func (r *runner) sampleSlot(s *slot, now time.Time) {
 		t.firstTok = now
 	}
 	if r.model.IsEOG(tok) {
-		r.finishText(s, FinishStop)
+		r.finishText(s, inference.FinishStop)
 		return
 	}
 	t.generated++
 	r.piece = r.model.AppendPiece(r.piece[:0], tok)
 	text, stopped := t.text.push(r.piece)
-	t.emit(Token{ID: tok, Text: text})
+	t.emit(inference.Token{ID: tok, Text: text})
 	switch {
 	case stopped:
-		r.release(s, FinishStop, nil)
+		r.release(s, inference.FinishStop, nil)
 	case t.generated >= t.maxTokens, len(s.cache) >= r.cfg.SlotCtx:
-		r.finishText(s, FinishLength)
+		r.finishText(s, inference.FinishLength)
 	default:
 		s.last = tok
 	}
@@ -391,7 +392,7 @@ func (r *runner) sampleSlot(s *slot, now time.Time) {
 // finishText flushes held-back text and ends the request.
 func (r *runner) finishText(s *slot, reason string) {
 	if rest := s.t.text.flush(); rest != "" {
-		s.t.emit(Token{ID: -1, Text: rest})
+		s.t.emit(inference.Token{ID: -1, Text: rest})
 	}
 	r.release(s, reason, nil)
 }
@@ -426,7 +427,7 @@ func (r *runner) embed(ctx context.Context, texts []string) ([][]float32, error)
 	r.embedMu.Lock()
 	defer r.embedMu.Unlock()
 	if r.closed.Load() {
-		return nil, ErrClosed
+		return nil, inference.ErrClosed
 	}
 	if r.embedCtx == nil {
 		n := min(r.cfg.SlotCtx, 2048)
@@ -457,7 +458,7 @@ func (r *runner) embed(ctx context.Context, texts []string) ([][]float32, error)
 			return nil, invalid("input", "text %d is empty", i)
 		}
 		if len(toks) > r.embedBat.Cap() {
-			return nil, fmt.Errorf("%w: input %d has %d tokens, the embedding window is %d", ErrContextLength, i, len(toks), r.embedBat.Cap())
+			return nil, fmt.Errorf("%w: input %d has %d tokens, the embedding window is %d", inference.ErrContextLength, i, len(toks), r.embedBat.Cap())
 		}
 		r.embedCtx.ClearAll()
 		r.embedBat.Clear()

@@ -1,4 +1,4 @@
-package inference_test
+package local_test
 
 import (
 	"context"
@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/aria-node/aria/inference"
+	"github.com/aria-node/aria/inference/local"
 	"github.com/aria-node/aria/inference/synth"
 )
 
@@ -50,17 +51,17 @@ func fixture(t testing.TB, name string, o synth.Options) string {
 	return path
 }
 
-func newEngine(t testing.TB, opts inference.Options, paths ...string) *inference.LocalEngine {
+func newEngine(t testing.TB, opts local.Options, paths ...string) *local.Engine {
 	t.Helper()
 	if opts.Threads == 0 {
 		// One thread: ggml's worker threads spin at barriers, which crawls when another
 		// test package holds the second core.
 		opts.Threads = 1
 	}
-	e := inference.NewLocal(opts)
+	e := local.New(opts)
 	t.Cleanup(func() { e.Close() })
 	for _, p := range paths {
-		if _, err := e.Load(context.Background(), p, inference.LoadOptions{}); err != nil {
+		if _, err := e.Load(context.Background(), p, local.LoadOptions{}); err != nil {
 			t.Fatalf("load %s: %v", p, err)
 		}
 	}
@@ -77,7 +78,7 @@ func greedy(seed uint64) inference.Sampling {
 
 func TestGenerateSmoke(t *testing.T) {
 	p := fixture(t, "tiny-tq2_0", synth.Options{Seed: 1})
-	e := newEngine(t, inference.Options{}, p)
+	e := newEngine(t, local.Options{}, p)
 	models := e.Models()
 	if len(models) != 1 || models[0].ID != "tiny-tq2_0" || !models[0].Synthetic {
 		t.Fatalf("models = %+v", models)
@@ -118,7 +119,7 @@ func generate(t *testing.T, e inference.Engine, req inference.Request) (inferenc
 }
 
 func TestGreedyIsDeterministicAndSeedIndependent(t *testing.T) {
-	e := newEngine(t, inference.Options{}, tiny(t))
+	e := newEngine(t, local.Options{}, tiny(t))
 	a, _ := generate(t, e, inference.Request{Prompt: "Once upon a time", MaxTokens: 24, Sampling: greedy(1)})
 	b, _ := generate(t, e, inference.Request{Prompt: "Once upon a time", MaxTokens: 24, Sampling: greedy(99)})
 	if a.Text != b.Text || a.Text == "" {
@@ -131,7 +132,7 @@ func TestGreedyIsDeterministicAndSeedIndependent(t *testing.T) {
 }
 
 func TestSeededSamplingIsReproducible(t *testing.T) {
-	e := newEngine(t, inference.Options{}, tiny(t))
+	e := newEngine(t, local.Options{}, tiny(t))
 	s := inference.DefaultSampling()
 	s.RandomSeed = false
 	run := func(seed uint64) string {
@@ -149,7 +150,7 @@ func TestSeededSamplingIsReproducible(t *testing.T) {
 }
 
 func TestMaxTokensFinishesWithLength(t *testing.T) {
-	e := newEngine(t, inference.Options{}, tiny(t))
+	e := newEngine(t, local.Options{}, tiny(t))
 	for _, n := range []int{1, 7} {
 		r, _ := generate(t, e, inference.Request{Prompt: "Count", MaxTokens: n, Sampling: greedy(1)})
 		if r.FinishReason != inference.FinishLength || r.CompletionTokens != n {
@@ -159,7 +160,7 @@ func TestMaxTokensFinishesWithLength(t *testing.T) {
 }
 
 func TestStopStringAcrossTokens(t *testing.T) {
-	e := newEngine(t, inference.Options{}, tiny(t))
+	e := newEngine(t, local.Options{}, tiny(t))
 	full, _ := generate(t, e, inference.Request{Prompt: "Stop test", MaxTokens: 40, Sampling: greedy(1)})
 	if len(full.Text) < 12 {
 		t.Fatalf("greedy text too short to cut: %q", full.Text)
@@ -182,7 +183,7 @@ func TestStopStringAcrossTokens(t *testing.T) {
 
 func TestEndOfGenerationToken(t *testing.T) {
 	p := fixture(t, "tiny-eog", synth.Options{Seed: 1, EOGOnly: true})
-	e := newEngine(t, inference.Options{}, p)
+	e := newEngine(t, local.Options{}, p)
 	r, _ := generate(t, e, inference.Request{Prompt: "anything", MaxTokens: 20, Sampling: greedy(1)})
 	if r.FinishReason != inference.FinishStop || r.CompletionTokens != 0 || r.Text != "" {
 		t.Fatalf("got %+v, want an immediate stop with no text", r)
@@ -190,7 +191,7 @@ func TestEndOfGenerationToken(t *testing.T) {
 }
 
 func TestCancellationFreesSlot(t *testing.T) {
-	e := newEngine(t, inference.Options{Slots: 1, QueueSize: 1}, tiny(t))
+	e := newEngine(t, local.Options{Slots: 1, QueueSize: 1}, tiny(t))
 	ctx, cancel := context.WithCancel(context.Background())
 	got := 0
 	_, err := e.Generate(ctx, inference.Request{Model: "tiny-tq2_0", Prompt: "long", MaxTokens: 1000, Sampling: greedy(1)},
@@ -232,7 +233,7 @@ func waitIdle(t *testing.T, e inference.Engine) {
 }
 
 func TestParallelRequestsAllCompleteAndMatchSequential(t *testing.T) {
-	e := newEngine(t, inference.Options{Slots: 4, QueueSize: 16}, tiny(t))
+	e := newEngine(t, local.Options{Slots: 4, QueueSize: 16}, tiny(t))
 	const n = 10
 	prompts := make([]string, n)
 	want := make([]string, n)
@@ -263,7 +264,7 @@ func TestParallelRequestsAllCompleteAndMatchSequential(t *testing.T) {
 }
 
 func TestQueueOverflowIsBusy(t *testing.T) {
-	e := newEngine(t, inference.Options{Slots: 1, QueueSize: 1}, tiny(t))
+	e := newEngine(t, local.Options{Slots: 1, QueueSize: 1}, tiny(t))
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	started := make(chan struct{})
@@ -297,7 +298,7 @@ func TestQueueOverflowIsBusy(t *testing.T) {
 }
 
 func TestChatTemplateRendering(t *testing.T) {
-	e := newEngine(t, inference.Options{}, tiny(t))
+	e := newEngine(t, local.Options{}, tiny(t))
 	got, err := e.Prompt(inference.Request{Model: "tiny-tq2_0", Messages: []inference.Message{
 		{Role: "system", Content: "Be brief."},
 		{Role: "user", Content: "Hi"},
@@ -323,7 +324,7 @@ func TestChatTemplateRendering(t *testing.T) {
 }
 
 func TestTokenizerRoundTrip(t *testing.T) {
-	e := newEngine(t, inference.Options{}, tiny(t))
+	e := newEngine(t, local.Options{}, tiny(t))
 	for _, text := range []string{"hello world", "  spaces\tand\nnewlines ", "日本語 and émoji 🎉", "1234567 + 89 = ?"} {
 		toks, err := e.Tokenize(context.Background(), "tiny-tq2_0", text)
 		if err != nil {
@@ -343,7 +344,7 @@ func TestTokenizerRoundTrip(t *testing.T) {
 }
 
 func TestEmbeddings(t *testing.T) {
-	e := newEngine(t, inference.Options{}, tiny(t))
+	e := newEngine(t, local.Options{}, tiny(t))
 	vs, err := e.Embed(context.Background(), "tiny-tq2_0", []string{"the cat sat", "the cat sat", "quantum networks"})
 	if err != nil {
 		t.Fatal(err)

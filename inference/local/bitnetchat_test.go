@@ -1,4 +1,4 @@
-package inference_test
+package local_test
 
 import (
 	"context"
@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/aria-node/aria/inference"
+	"github.com/aria-node/aria/inference/local"
 	"github.com/aria-node/aria/inference/synth"
 	"github.com/aria-node/aria/models"
 )
@@ -18,7 +19,7 @@ func TestBitNetChatFormat(t *testing.T) {
 	if _, err := models.Import(context.Background(), src, imported, nil); err != nil {
 		t.Fatal(err)
 	}
-	e := newEngine(t, inference.Options{}, imported, tiny(t))
+	e := newEngine(t, local.Options{}, imported, tiny(t))
 	msgs := []inference.Message{
 		{Role: "system", Content: "Be brief."},
 		{Role: "user", Content: "Hi"},
@@ -33,7 +34,7 @@ func TestBitNetChatFormat(t *testing.T) {
 	if got != want {
 		t.Fatalf("prompt\n got %q\nwant %q", got, want)
 	}
-	if m := e.Models()[0]; m.ChatTemplate != inference.BitNetChatTemplate {
+	if m := e.Models()[0]; m.ChatTemplate != local.BitNetChatTemplate {
 		t.Fatalf("chat template %q", m.ChatTemplate)
 	}
 	other, err := e.Prompt(inference.Request{Model: "tiny-tq2_0", Messages: msgs[1:2]})
