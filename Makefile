@@ -32,7 +32,7 @@ APT_PKGS := build-essential pkg-config ca-certificates git patch
 DATA_DIR ?= $(HOME)/.aria
 FIXTURES := testdata/models
 
-.PHONY: all build run test deps test-go test-e2e e2e-deps fixtures bench env clean fuzz llama-src
+.PHONY: all build run test deps test-go test-e2e e2e-deps fixtures bench env clean fuzz llama-src bench-models
 
 all: build
 
@@ -99,6 +99,22 @@ bench: fixtures
 	$(BIN) bench --model $(FIXTURES)/2b-tq2_0.gguf --threads 2 --parallel 1,2,4 --reps 3 --via-http
 	$(GO) test -run '^$$' -bench PeerHop -benchtime 1x ./node/
 	$(GO) test -run '^$$' -bench Discovery ./p2p/
+
+# Issue 12's figures: import of a synthetic 2B-4T-shaped I2_S file (1.18 GB, made here, never committed), speed of
+# the imported model next to the same shape synthesized directly as TQ2_0, pull throughput from a loopback hub and
+# from a peer.
+BENCH_MODELS := build/bench-models
+bench-models: build
+	@mkdir -p $(BENCH_MODELS)
+	@[ -f $(BENCH_MODELS)/2b-i2_s.gguf ] || $(BIN) model synth --shape 2b --type i2_s --out $(BENCH_MODELS)/2b-i2_s.gguf
+	@[ -f $(BENCH_MODELS)/2b-b158-tq2_0.gguf ] || $(BIN) model synth --shape 2b --type tq2_0 --arch bitnet-b1.58 --out $(BENCH_MODELS)/2b-b158-tq2_0.gguf
+	rm -rf $(BENCH_MODELS)/data
+	time $(BIN) model import --data-dir $(BENCH_MODELS)/data $(BENCH_MODELS)/2b-i2_s.gguf
+	ls -l $(BENCH_MODELS)/2b-i2_s.gguf $(BENCH_MODELS)/data/models/2b-i2_s.gguf $(BENCH_MODELS)/2b-b158-tq2_0.gguf
+	$(BIN) bench --model $(BENCH_MODELS)/data/models/2b-i2_s.gguf --threads $(or $(BENCH_THREADS),2) --parallel 1 --reps 3
+	$(BIN) bench --model $(BENCH_MODELS)/2b-b158-tq2_0.gguf --threads $(or $(BENCH_THREADS),2) --parallel 1 --reps 3
+	$(GO) test -run '^$$' -bench PullFromHub -benchtime 3x ./models/
+	$(GO) test -run '^$$' -bench PullFromPeer -benchtime 3x ./node/
 
 # Every decoder of bytes from disk or network, FUZZTIME each (seed corpora run in every `go test`).
 FUZZTIME ?= 30s

@@ -225,7 +225,11 @@ func Convert(ctx context.Context, r io.ReaderAt, f *gguf.File, w io.Writer, prog
 	}
 
 	var done int64
-	buf := make([]byte, 1<<20)
+	var largest uint64
+	for _, t := range f.Tensors {
+		largest = max(largest, t.Size())
+	}
+	buf := make([]byte, min(1<<20, max(4096, largest)))
 	for _, t := range f.Tensors {
 		if err := ctx.Err(); err != nil {
 			return res, err

@@ -198,21 +198,26 @@ func TestImportRejectsBadInput(t *testing.T) {
 }
 
 func FuzzImport(f *testing.F) {
-	good := tinyI2S(f, ArchB158)
-	// Seeds: a small valid file (one layer of tiny is too big for fast fuzzing, so
-	// the seed is a file with a single small tensor) and the header of the big one.
+	// Seed: a small valid file with one I2_S tensor, a norm and the KVs an import
+	// rewrites (a whole tiny model is too big for fast fuzzing).
 	var small bytes.Buffer
 	w := gguf.NewWriter(&small)
 	w.AllowI2S()
-	w.AddKV("general.architecture", ArchB158)
+	w.AddKV("general.architecture", Arch25)
+	w.AddKV(Arch25+".block_count", uint32(1))
+	w.AddKV("tokenizer.ggml.model", "gpt2")
+	w.AddKV("tokenizer.ggml.tokens", []string{"a", "<|eot_id|>"})
 	w.AddTensor("blk.0.attn_q.weight", gguf.TypeI2_S, 256, 2)
+	w.AddTensor("blk.0.attn_norm.weight", gguf.TypeF32, 4)
 	w.WriteHeader()
 	d := make([]byte, gguf.I2SSize(512))
 	binary.LittleEndian.PutUint32(d[128:], math.Float32bits(0.5))
 	w.WriteTensorData("blk.0.attn_q.weight", d)
-	w.Close()
+	w.WriteTensorData("blk.0.attn_norm.weight", make([]byte, 16))
+	if err := w.Close(); err != nil {
+		f.Fatal(err)
+	}
 	f.Add(small.Bytes())
-	f.Add(good[:4096])
 	f.Fuzz(func(t *testing.T, b []byte) {
 		gf, err := gguf.DecodeForImport(bytes.NewReader(b), int64(len(b)))
 		if err != nil {

@@ -36,7 +36,7 @@ type hub struct {
 	gets     int
 }
 
-func newHub(t *testing.T) *hub {
+func newHub(t testing.TB) *hub {
 	h := &hub{files: map[string][]byte{}, etag: map[string]string{}}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/{owner}/{repo}/resolve/main/{file...}", func(w http.ResponseWriter, r *http.Request) {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"log/slog"
 	"os"
 	"strings"
 	"text/tabwriter"
@@ -50,16 +51,29 @@ func modelPullCommand() *cli.Command {
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "sha256", Usage: "expected digest (default: the hub's X-Linked-Etag/ETag)"},
 			&cli.StringFlag{Name: "name", Usage: "store the model under this name"},
+			&cli.StringSliceFlag{Name: "bootstrap", Usage: "multiaddr of a node to ask for the file first (repeatable)"},
+			&cli.BoolFlag{Name: "no-mdns", Usage: "do not look for nodes on the local network"},
+			&cli.BoolFlag{Name: "no-peers", Usage: "download from the hub only"},
 			dataDirFlag(),
 		},
 		Action: func(c *cli.Context) error {
 			if c.NArg() != 1 {
 				return usageError("usage: aria model pull NAME|hf://OWNER/REPO/FILE|URL [--sha256 HEX]")
 			}
+			o := models.PullOptions{Name: c.String("name"), SHA256: c.String("sha256")}
+			if !c.Bool("no-peers") {
+				// Peers are asked first when the file's digest is known (from the hub or --sha256).
+				peers, stop, err := node.ModelPeers(c.Context, node.PeerConfig{Bootstrap: c.StringSlice("bootstrap"), NoMDNS: c.Bool("no-mdns")}, slog.Default())
+				if err != nil {
+					slog.Warn("cannot join the peer network; using the hub only", "err", err)
+				} else {
+					defer stop()
+					o.Peers = peers
+				}
+			}
 			bar := newProgressBar()
-			m, err := storeOf(c).Pull(c.Context, c.Args().First(), models.PullOptions{
-				Name: c.String("name"), SHA256: c.String("sha256"), Progress: bar.update,
-			})
+			o.Progress = bar.update
+			m, err := storeOf(c).Pull(c.Context, c.Args().First(), o)
 			bar.done()
 			if err != nil {
 				return err
