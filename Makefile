@@ -28,7 +28,10 @@ export GOWORK := $(CURDIR)/$(GOWORK_FILE)
 export CGO_CPPFLAGS = -I$(OLLAMA_DIR)/llama/llama.cpp/include -I$(OLLAMA_DIR)/ml/backend/ggml/ggml/include
 export GOFLAGS := -trimpath
 
-APT_PKGS := build-essential pkg-config ca-certificates git patch
+# postgresql: the platform's PostgreSQL store is tested against a real server (started
+# by the tests in a temp dir on a loopback port, never the system cluster).
+# patch: our llama.cpp patches are applied to a copy of the pinned sources.
+APT_PKGS := build-essential pkg-config ca-certificates git postgresql patch
 DATA_DIR ?= $(HOME)/.aria
 FIXTURES := testdata/models
 
@@ -120,7 +123,9 @@ bench-models: build
 FUZZTIME ?= 30s
 FUZZ_TARGETS := models:FuzzImport inference/gguf:FuzzDecode openai:FuzzDecodeChatRequest openai:FuzzIntentionBodies \
 	intentions:FuzzParseCondition intentions:FuzzDecodeRecord consent:FuzzParseConfig consent:FuzzSchedule \
-	energy:FuzzLedgerOnDisk p2p:FuzzOpenRecord p2p/peerproto:FuzzDecodeEnvelope p2p/peerproto:FuzzServerFrame
+	energy:FuzzLedgerOnDisk p2p:FuzzOpenRecord p2p/peerproto:FuzzDecodeEnvelope p2p/peerproto:FuzzServerFrame \
+	inference/jsonschema:FuzzParse inference/jsonschema:FuzzSchemaGrammar openai:FuzzDecodeOtherBodies \
+	storage/bolt:FuzzOpen
 fuzz: $(GOWORK_FILE)
 	@for t in $(FUZZ_TARGETS); do \
 		echo "fuzz $$t"; $(GO) test -run '^$$' -fuzz "^$${t#*:}$$" -fuzztime $(FUZZTIME) ./$${t%%:*}/ || exit 1; \

@@ -74,27 +74,37 @@ describe('health, status, energy and CORS', { timeout: 120_000 }, () => {
     assert.equal(body.recent_history.at(-1)?.tokens, 9);
   });
 
-  test('CORS preflight for /v1/chat/completions', { timeout: 10_000 }, async () => {
+  test('CORS preflight for /v1/chat/completions from a localhost page', { timeout: 10_000 }, async () => {
+    const origin = 'http://localhost:5173';
     const res = await fetch(`${node.baseURL}/chat/completions`, {
       method: 'OPTIONS',
       headers: {
-        Origin: 'http://example.test',
+        Origin: origin,
         'Access-Control-Request-Method': 'POST',
-        'Access-Control-Request-Headers': 'content-type, authorization',
+        'Access-Control-Request-Headers': 'content-type, authorization, x-stainless-os, x-stainless-lang',
       },
       signal: AbortSignal.timeout(5_000),
     });
     await res.arrayBuffer();
     assert.ok(res.status === 200 || res.status === 204, `status ${res.status}`);
-    assert.equal(res.headers.get('access-control-allow-origin'), '*');
+    assert.equal(res.headers.get('access-control-allow-origin'), origin);
     assert.equal(res.headers.get('access-control-allow-methods'), 'GET, POST, PATCH, DELETE, OPTIONS');
-    assert.equal(res.headers.get('access-control-allow-headers'), 'Content-Type, Authorization');
+    assert.equal(res.headers.get('access-control-allow-headers'), 'Content-Type, Authorization, x-stainless-os, x-stainless-lang');
   });
 
-  test('CORS headers on ordinary and error responses', { timeout: 10_000 }, async () => {
+  test('CORS headers on ordinary and error responses for a localhost page', { timeout: 10_000 }, async () => {
     for (const p of ['/v1/models', '/health', '/v1/nope']) {
-      const { headers } = await getJSON(node, p, { headers: { Origin: 'http://example.test' } });
-      assert.equal(headers.get('access-control-allow-origin'), '*', p);
+      const { headers } = await getJSON(node, p, { headers: { Origin: 'http://127.0.0.1:8080' } });
+      assert.equal(headers.get('access-control-allow-origin'), 'http://127.0.0.1:8080', p);
+    }
+  });
+
+  test('a page on another origin is refused with 403 forbidden_origin', { timeout: 10_000 }, async () => {
+    for (const p of ['/v1/models', '/health']) {
+      const { status, headers, body } = await getJSON(node, p, { headers: { Origin: 'http://example.test' } });
+      assert.equal(status, 403, p);
+      assert.equal(headers.get('access-control-allow-origin'), null, p);
+      assert.equal(body.error.code, 'forbidden_origin', p);
     }
   });
 });

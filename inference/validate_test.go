@@ -32,7 +32,6 @@ func TestSamplingValidation(t *testing.T) {
 	}
 }
 
-
 func TestRequestValidate(t *testing.T) {
 	ok := Request{Model: "m", Prompt: "hi", MaxTokens: 4, Sampling: DefaultSampling()}
 	if err := ok.Validate(); err != nil {

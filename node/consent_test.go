@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -223,6 +224,10 @@ func TestCPUPercentSetsThreadsAndDutyCycle(t *testing.T) {
 	threads, duty := n.KernelSettings()
 	if threads != 1 || duty <= 0 || duty >= 1 {
 		t.Fatalf("cpu_percent 10: %d threads, duty %.3f; want 1 thread and a duty cycle below 1", threads, duty)
+	}
+	// Defect 1: the contract is about work for others; the owner gets every core.
+	if got := n.OwnerThreads(); got != runtime.NumCPU() {
+		t.Fatalf("owner threads = %d, want every core (%d)", got, runtime.NumCPU())
 	}
 }
 

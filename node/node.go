@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -29,6 +30,7 @@ import (
 	"github.com/aria-node/aria/openai"
 	"github.com/aria-node/aria/p2p"
 	"github.com/aria-node/aria/p2p/peerproto"
+	"github.com/aria-node/aria/tenancy"
 )
 
 // Version is the node's software version.
@@ -49,8 +51,9 @@ type Config struct {
 	EnergyReferences *energy.References  // default energy.DefaultReferences()
 
 	// Consent is the owner's contract (default consent.Default()). Its cpu_percent
-	// sets the engine's threads and duty cycle unless Engine.Threads is set, and its
-	// max_ram_mb the engine's memory budget.
+	// sets the threads and duty cycle of work done for others (Engine.Remote; the
+	// owner's requests use Engine.Threads, default every core), and its max_ram_mb
+	// the engine's memory budget.
 	Consent *consent.Contract
 	// Intentions tunes the intentions store (embedder, threshold, clock); the node
 	// picks the embedder when none is given.
@@ -59,6 +62,13 @@ type Config struct {
 	Now func() time.Time
 	// Peers configures the peer network (libp2p discovery and the WebSocket protocol).
 	Peers PeerConfig
+	// CORSOrigins widens the browser origins allowed to use the API (default: the
+	// node's own and localhost origins; "*" any, unsafe); AllowedHosts the Host names
+	// a loopback-bound API answers. See openai.Access.
+	CORSOrigins  []string
+	AllowedHosts []string
+	// Platform configures the ARES platform layer (keys, quotas, metering).
+	Platform PlatformConfig
 }
 
 // DefaultDataDir is $ARIA_HOME or ~/.aria.
@@ -80,6 +90,7 @@ type Node struct {
 	engine      *local.Engine
 	started     time.Time
 	id          peer.ID
+	ownerToken  string // see OwnerTokenFile
 	db          *bolt.DB
 	energy      *energy.Tracker
 	meterNote   string
@@ -106,6 +117,9 @@ type Node struct {
 	bgCtx       context.Context // background work of the peer network (provider refreshes)
 	bgStop      context.CancelFunc
 	bg          sync.WaitGroup
+
+	platformStore tenancy.Store
+	access        func(http.Handler) http.Handler
 
 	api     *openai.Server
 	apiLn   net.Listener
@@ -164,8 +178,15 @@ func (n *Node) Start(ctx context.Context) error {
 		return err
 	}
 	n.admission = consent.NewAdmission(*n.cfg.Consent, n.cfg.Now)
-	threads, duty := n.cfg.Consent.Threads(runtime.NumCPU(), n.cfg.Engine.Threads)
-	n.cfg.Engine.Threads, n.cfg.Engine.DutyCycle = threads, duty
+	// The owner's requests use every thread (or --threads); the contract's cpu_percent
+	// is the share of work done for others, never more threads than the owner's.
+	cores := runtime.NumCPU()
+	if n.cfg.Engine.Threads <= 0 {
+		n.cfg.Engine.Threads = cores
+	}
+	share, _ := n.cfg.Consent.Threads(cores, 0)
+	threads, duty := n.cfg.Consent.Threads(cores, min(share, n.cfg.Engine.Threads))
+	n.cfg.Engine.Remote = local.Share{Threads: threads, Duty: duty}
 	if b := n.cfg.Consent.RAMLimitBytes(); b > 0 {
 		n.cfg.Engine.MemoryBudget = uint64(b)
 	}
@@ -174,8 +195,15 @@ func (n *Node) Start(ctx context.Context) error {
 		return err
 	}
 	n.id = id
+	if n.ownerToken, err = loadOwnerToken(n.cfg.DataDir); err != nil {
+		return err
+	}
 	n.started = time.Now()
 	if err := n.openState(); err != nil {
+		return err
+	}
+	if err := n.startPlatform(ctx); err != nil {
+		n.closeState()
 		return err
 	}
 	// Bind the API port first: a port in use is an error before minutes of model loading.
@@ -234,7 +262,7 @@ func (n *Node) Start(ctx context.Context) error {
 		n.closeState()
 		return err
 	}
-	n.log.Info("consent contract", "cpu_percent", n.cfg.Consent.CPUPercent, "threads", threads, "duty_cycle", duty,
+	n.log.Info("consent contract", "cpu_percent", n.cfg.Consent.CPUPercent, "owner_threads", n.cfg.Engine.Threads, "remote_threads", threads, "remote_duty_cycle", duty,
 		"max_concurrent_tasks", n.cfg.Consent.MaxConcurrentTasks, "schedule", n.cfg.Consent.Schedule, "task_types", n.cfg.Consent.TaskTypes)
 	n.mu.Lock()
 	n.running = true
@@ -312,7 +340,13 @@ func (n *Node) Shutdown(ctx context.Context) error {
 
 // apiConfig is how the node serves the OpenAI-compatible API.
 func (n *Node) apiConfig() openai.Config {
-	return openai.Config{Backend: n, Node: n, Energy: n, Chat: n, Intentions: n.intents, Version: Version, Logger: n.log}
+	port := 0
+	if n.apiLn != nil {
+		port = n.apiLn.Addr().(*net.TCPAddr).Port
+	}
+	return openai.Config{Backend: n, Node: n, Energy: n, Chat: n, Intentions: n.intents, Version: Version, Logger: n.log,
+		Access:   openai.Access{BindHost: n.cfg.Host, Port: port, Origins: n.cfg.CORSOrigins, Hosts: n.cfg.AllowedHosts},
+		Platform: n.accessLayer()}
 }
 
 func (n *Node) apiLnClose() {
@@ -386,15 +420,16 @@ func (n *Node) openState() error {
 
 // closeState flushes and closes the database (idempotent).
 func (n *Node) closeState() error {
+	perr := n.stopPlatform()
 	n.mu.Lock()
 	db := n.db
 	n.db = nil
 	n.mu.Unlock()
 	if db == nil {
-		return nil
+		return perr
 	}
 	if err := db.Close(); err != nil {
 		return fmt.Errorf("database: %w", err)
 	}
-	return nil
+	return perr
 }

@@ -93,7 +93,20 @@ func TestRequestValidationErrors(t *testing.T) {
 		{name: "null messages", body: `{` + model + `,"messages":null}`, field: "messages"},
 		{name: "empty messages", body: `{` + model + `,"messages":[]}`, field: "messages"},
 		{name: "bad role", body: `{` + model + `,"messages":[{"role":"wizard","content":"x"}]}`, field: "role"},
-		{name: "tool role", body: `{` + model + `,"messages":[{"role":"tool","content":"x"}]}`, field: "role"},
+		{name: "unknown role", body: `{` + model + `,"messages":[{"role":"robot","content":"x"}]}`, field: "role"},
+		{name: "tool message without id", body: `{` + model + `,"messages":[{"role":"tool","content":"x"}]}`, field: "tool_call_id"},
+		{name: "tool message without call", body: `{` + model + `,"messages":[{"role":"user","content":"q"},{"role":"tool","tool_call_id":"call_1","content":"x"}]}`, field: "tool_call_id"},
+		{name: "tool_choice unknown function", body: `{` + model + `,"messages":[{"role":"user","content":"q"}],"tools":[{"type":"function","function":{"name":"f"}}],"tool_choice":{"type":"function","function":{"name":"g"}}}`, field: "tool_choice.function.name"},
+		{name: "tool_choice bad string", body: `{` + model + `,"messages":[{"role":"user","content":"q"}],"tools":[{"type":"function","function":{"name":"f"}}],"tool_choice":"sometimes"}`, field: "tool_choice"},
+		{name: "tool_choice without tools", body: `{` + model + `,"messages":[{"role":"user","content":"q"}],"tool_choice":"required"}`, field: "tool_choice"},
+		{name: "tool bad name", body: `{` + model + `,"messages":[{"role":"user","content":"q"}],"tools":[{"type":"function","function":{"name":"a b"}}]}`, field: "tools[0].function.name"},
+		{name: "tool bad type", body: `{` + model + `,"messages":[{"role":"user","content":"q"}],"tools":[{"type":"retrieval","function":{"name":"f"}}]}`, field: "tools[0].type"},
+		{name: "tool bad parameters", body: `{` + model + `,"messages":[{"role":"user","content":"q"}],"tools":[{"type":"function","function":{"name":"f","parameters":{"type":"object","properties":{"x":{"type":"string","format":"email"}}}}}]}`, field: "tools[0].function.parameters"},
+		{name: "response_format bad type", body: `{` + model + `,"messages":[{"role":"user","content":"q"}],"response_format":{"type":"yaml"}}`, field: "response_format.type"},
+		{name: "response_format unsupported schema", body: `{` + model + `,"messages":[{"role":"user","content":"q"}],"response_format":{"type":"json_schema","json_schema":{"name":"x","schema":{"type":"object","properties":{"a":{"not":{}}}}}}}`, field: "response_format.json_schema.schema"},
+		{name: "response_format schema without name", body: `{` + model + `,"messages":[{"role":"user","content":"q"}],"response_format":{"type":"json_schema","json_schema":{"schema":{}}}}`, field: "response_format.json_schema.name"},
+		{name: "top_logprobs 21", body: `{` + model + `,"messages":[{"role":"user","content":"q"}],"logprobs":true,"top_logprobs":21}`, field: "top_logprobs"},
+		{name: "top_logprobs without logprobs", body: `{` + model + `,"messages":[{"role":"user","content":"q"}],"top_logprobs":2}`, field: "top_logprobs"},
 		{name: "missing role", body: `{` + model + `,"messages":[{"content":"x"}]}`, field: "role"},
 		{name: "second role bad", body: `{` + model + `,"messages":[{"role":"user","content":"x"},{"role":"bot","content":"y"}]}`, field: "messages[1].role"},
 		{name: "missing model", body: `{` + msgs + `}`, field: "model"},
@@ -192,7 +205,9 @@ func TestNotFoundErrors(t *testing.T) {
 		{"POST", "/v1/nope", `{}`, "not_found", "Endpoint not found"},
 		{"GET", "/", "", "not_found", "Endpoint not found"},
 		{"GET", "/v1/chat/completions/extra", "", "not_found", "Endpoint not found"},
-		{"POST", "/v1/completions", chatBody(""), "not_found", "Endpoint not found"},
+		{"POST", "/v1/completions", `{"model":"gpt-4","prompt":"hi"}`, "model_not_found", "gpt-4"},
+		{"POST", "/v1/embeddings", `{"model":"gpt-4","input":"hi"}`, "model_not_found", "gpt-4"},
+		{"POST", "/v1/audio/speech", `{}`, "not_found", "Endpoint not found"},
 		{"DELETE", "/v2/anything", "", "not_found", "Endpoint not found"},
 	} {
 		t.Run(c.method+" "+c.path, func(t *testing.T) {
@@ -285,6 +300,7 @@ func TestBodyLimit(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	req, _ := http.NewRequestWithContext(ctx, "POST", e.ts.URL+"/v1/chat/completions", chunkedReader{strings.NewReader(pad(4 * limit))})
+	req.Header.Set("Content-Type", "application/json")
 	resp, err := e.ts.Client().Do(req)
 	if err != nil {
 		t.Fatal(err)

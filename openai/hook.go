@@ -38,6 +38,9 @@ type ChatInfo struct {
 	UserMessages []string          // text of the user messages, oldest first
 	TaskType     string            // declared task type, "" when the client did not say
 	Remote       bool              // not the node's owner: see HeaderOrigin
+	// Endpoint is "" for chat completions; "completions", "embeddings" or "responses"
+	// for the other generation endpoints, which are admitted the same way.
+	Endpoint string
 }
 
 // ChatTurn is the hook's answer.
@@ -63,7 +66,7 @@ func chatInfo(r *http.Request, req *ChatCompletionRequest, p chatParams) ChatInf
 			info.UserMessages = append(info.UserMessages, m.Content)
 		}
 	}
-	info.Remote = strings.EqualFold(r.Header.Get(HeaderOrigin), "remote") || !consent.FromOwner(r.RemoteAddr)
+	info.Remote = remoteClient(r)
 	return info
 }
 
@@ -86,4 +89,10 @@ func withSystem(msgs []inference.Message, text string) []inference.Message {
 // its consent contract refuses it); code says why.
 func Refusal(code, message string, retryAfter int) *APIError {
 	return &APIError{Status: http.StatusServiceUnavailable, Type: TypeServiceUnavailable, Code: code, Message: message, RetryAfter: retryAfter}
+}
+
+// remoteClient reports whether r is work for someone other than the node's owner: it
+// says so (HeaderOrigin) or comes from another machine.
+func remoteClient(r *http.Request) bool {
+	return strings.EqualFold(r.Header.Get(HeaderOrigin), "remote") || !consent.FromOwner(r.RemoteAddr)
 }

@@ -261,7 +261,10 @@ func FuzzIntentionBodies(f *testing.F) {
 	h := NewServer(Config{Backend: newFakeBackend(), Intentions: st, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}).Handler()
 	serve := func(method, path string, body []byte) *httptest.ResponseRecorder {
 		rec := httptest.NewRecorder()
-		h.ServeHTTP(rec, httptest.NewRequest(method, path, bytes.NewReader(body)))
+		req := httptest.NewRequest(method, path, bytes.NewReader(body))
+		req.Host = "localhost"
+		req.Header.Set("Content-Type", "application/json")
+		h.ServeHTTP(rec, req)
 		return rec
 	}
 	created := serve("POST", "/v1/intentions", []byte(`{"content":"c","trigger_type":"session_start","trigger_condition":"*","max_fires":-1}`))

@@ -69,6 +69,11 @@ type Config struct {
 	MaxBodyBytes int64 // default 4 MiB
 	Logger       *slog.Logger
 	Registry     *prometheus.Registry // default: a new registry with Go and process collectors
+	Access       Access               // browser origins and Host names allowed (default: own and localhost only)
+	Timeouts     Timeouts             // HTTP deadlines (default: header 10 s, body 30 s, idle 60 s, each write 30 s)
+	// Platform, when set, wraps the routes: the platform layer (ARES endpoints, API
+	// keys, quotas and metering) sees every request before the OpenAI handlers do.
+	Platform func(next http.Handler) http.Handler
 }
 
 // Server is the OpenAI-compatible HTTP API.
@@ -89,6 +94,7 @@ func NewServer(cfg Config) *Server {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	cfg.Timeouts = cfg.Timeouts.withDefaults()
 	if cfg.Registry == nil {
 		cfg.Registry = prometheus.NewRegistry()
 		cfg.Registry.MustRegister(prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
@@ -99,8 +105,8 @@ func NewServer(cfg Config) *Server {
 	// Built here, not in Serve, so a Shutdown that comes first still stops a later Serve.
 	s.srv = &http.Server{
 		Handler:           s.handler,
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       120 * time.Second,
+		ReadHeaderTimeout: cfg.Timeouts.Header,
+		IdleTimeout:       cfg.Timeouts.Idle,
 		ErrorLog:          slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelDebug),
 	}
 	return s
@@ -117,6 +123,8 @@ type route struct {
 func (s *Server) routes() http.Handler {
 	routes := []route{
 		{"/v1/chat/completions", map[string]http.HandlerFunc{"POST": s.handleChat}},
+		{"/v1/completions", map[string]http.HandlerFunc{"POST": s.handleCompletions}},
+		{"/v1/embeddings", map[string]http.HandlerFunc{"POST": s.handleEmbeddings}},
 		{"/v1/models", map[string]http.HandlerFunc{"GET": s.handleModels}},
 		{"/v1/models/{id...}", map[string]http.HandlerFunc{"GET": s.handleModel}},
 		{"/v1/status", map[string]http.HandlerFunc{"GET": s.handleStatus}},
@@ -160,25 +168,11 @@ func (s *Server) routes() http.Handler {
 	mux.Handle("/", s.metrics.instrument("other", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, notFound())
 	})))
-	return s.cors(s.recoverer(mux))
-}
-
-// cors adds the API reference's CORS headers and answers preflights.
-func (s *Server) cors(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		h := w.Header()
-		h.Set("Access-Control-Allow-Origin", "*")
-		// The reference lists GET, POST, OPTIONS; the intentions API it also defines
-		// needs PATCH and DELETE, so browsers may call them too.
-		h.Set("Access-Control-Allow-Methods", "GET, POST, PATCH, DELETE, OPTIONS")
-		h.Set("Access-Control-Allow-Headers", "Content-Type, Authorization")
-		if r.Method == http.MethodOptions {
-			h.Set("Access-Control-Max-Age", "86400")
-			w.WriteHeader(http.StatusNoContent)
-			return
-		}
-		next.ServeHTTP(w, r)
-	})
+	var h http.Handler = mux
+	if s.cfg.Platform != nil {
+		h = s.cfg.Platform(mux)
+	}
+	return s.guard(s.recoverer(h))
 }
 
 // recoverer turns a handler panic into a 500 instead of a dropped connection.
@@ -207,6 +201,9 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, *APIE
 		}
 		return nil, invalidRequest("cannot read body: %v", err)
 	}
+	// The body is in: the rest of the exchange (a stream, say) is bounded by the
+	// per-write deadlines instead.
+	_ = http.NewResponseController(w).SetReadDeadline(time.Time{})
 	return body, nil
 }
 

@@ -14,65 +14,6 @@ import (
 	"github.com/aria-node/aria/inference"
 )
 
-var specCORS = map[string]string{
-	"Access-Control-Allow-Origin":  "*",
-	"Access-Control-Allow-Methods": "GET, POST, PATCH, DELETE, OPTIONS",
-	"Access-Control-Allow-Headers": "Content-Type, Authorization",
-}
-
-func assertCORS(t *testing.T, what string, h http.Header) {
-	t.Helper()
-	for k, want := range specCORS {
-		if got := h.Values(k); len(got) != 1 || got[0] != want {
-			t.Errorf("%s: %s = %q, want exactly %q", what, k, got, want)
-		}
-	}
-}
-
-func TestCORS(t *testing.T) {
-	fb := newFakeBackend()
-	e := newEnv(t, fb, func(c *Config) { c.MaxBodyBytes = 1024 })
-	for _, c := range []struct{ method, path, body string }{
-		{"GET", "/v1/models", ""},
-		{"GET", "/v1/models/aria-2b-1bit", ""},
-		{"GET", "/v1/status", ""},
-		{"GET", "/v1/energy", ""},
-		{"GET", "/health", ""},
-		{"GET", "/metrics", ""},
-		{"POST", "/v1/chat/completions", chatBody("")},
-		{"POST", "/v1/chat/completions", chatBody(`"stream":true`)},
-		{"POST", "/v1/chat/completions", `{}`},                                // 400
-		{"POST", "/v1/chat/completions", chatBody(strings.Repeat(" ", 2048))}, // 413
-		{"GET", "/v1/chat/completions", ""},                                   // 405
-		{"GET", "/nope", ""},                                                  // 404
-	} {
-		r := e.do(c.method, c.path, c.body)
-		assertCORS(t, fmt.Sprintf("%s %s (%d)", c.method, c.path, r.status), r.header)
-	}
-
-	calls := len(fb.requests())
-	for _, path := range []string{"/v1/chat/completions", "/v1/models", "/health", "/nope"} {
-		req, _ := http.NewRequest("OPTIONS", e.ts.URL+path, nil)
-		req.Header.Set("Origin", "http://example.com")
-		req.Header.Set("Access-Control-Request-Method", "POST")
-		req.Header.Set("Access-Control-Request-Headers", "content-type, authorization")
-		resp, err := e.ts.Client().Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var body bytes.Buffer
-		body.ReadFrom(resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusNoContent || body.Len() != 0 {
-			t.Errorf("OPTIONS %s: status %d body %q, want 204 and no body", path, resp.StatusCode, body.String())
-		}
-		assertCORS(t, "OPTIONS "+path, resp.Header)
-	}
-	if got := len(fb.requests()); got != calls {
-		t.Errorf("a preflight reached the backend")
-	}
-}
-
 func TestNonStreamChoices(t *testing.T) {
 	fb := newFakeBackend()
 	e := newEnv(t, fb)
@@ -88,7 +29,7 @@ func TestNonStreamChoices(t *testing.T) {
 		t.Fatalf("%d choices, want 3", len(c.Choices))
 	}
 	for i, ch := range c.Choices {
-		if ch.Index != i || ch.Message.Role != "assistant" || ch.Message.Content != "Once upon a time" || ch.FinishReason != "stop" {
+		if ch.Index != i || ch.Message.Role != "assistant" || ch.Message.Content == nil || *ch.Message.Content != "Once upon a time" || ch.FinishReason != "stop" {
 			t.Errorf("choice %d: %+v", i, ch)
 		}
 	}

@@ -102,6 +102,9 @@ func apiStartCommand() *cli.Command {
 			&cli.StringFlag{Name: "host", Value: "127.0.0.1", Usage: "address the API binds to"},
 			&cli.StringFlag{Name: "node-host", Value: "localhost", EnvVars: []string{"ARIA_NODE_HOST"}, Usage: "the node's host"},
 			&cli.IntFlag{Name: "node-port", Value: 8765, EnvVars: []string{"ARIA_NODE_PORT"}, Usage: "the node's WebSocket port"},
+			&cli.BoolFlag{Name: "owner", Usage: "act for the node's owner: present the owner token from --data-dir, so this machine's own clients run at full speed outside the consent contract (clients from other machines, or marked X-Aria-Origin: remote, stay remote)"},
+			dataDirFlag(),
+			corsOriginsFlag(), allowedHostsFlag(),
 		},
 		Action: func(c *cli.Context) error {
 			if p := c.Int("port"); p <= 0 || p > 65535 {
@@ -112,9 +115,19 @@ func apiStartCommand() *cli.Command {
 				return fmt.Errorf("HTTP API: %w", err)
 			}
 			url := nodeURL(c)
-			gw := node.NewGateway(c.Context, node.GatewayConfig{URL: url})
+			gcfg := node.GatewayConfig{URL: url}
+			if c.Bool("owner") {
+				tok, err := node.ReadOwnerToken(c.String("data-dir"))
+				if err != nil {
+					return usageError("--owner: cannot read the node's owner token: %v (is the node running with this --data-dir?)", err)
+				}
+				gcfg.OwnerToken = tok
+			}
+			gw := node.NewGateway(c.Context, gcfg)
 			defer gw.Close()
-			srv := openai.NewServer(openai.Config{Backend: gw, Node: gw, Energy: gw, Version: node.Version})
+			srv := openai.NewServer(openai.Config{Backend: gw, Node: gw, Energy: gw, Version: node.Version,
+				Access: openai.Access{BindHost: c.String("host"), Port: ln.Addr().(*net.TCPAddr).Port,
+					Origins: c.StringSlice("cors-origins"), Hosts: c.StringSlice("allowed-hosts")}})
 			done := make(chan error, 1)
 			go func() { done <- srv.Serve(ln) }()
 			slog.Info("OpenAI-compatible gateway listening", "url", "http://"+ln.Addr().String()+"/v1", "node", url, "node_reachable", gw.Reachable())

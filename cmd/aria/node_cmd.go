@@ -22,13 +22,14 @@ func nodeCommand() *cli.Command {
 		Subcommands: []*cli.Command{{
 			Name:  "start",
 			Usage: "load models and serve until SIGINT/SIGTERM",
-			Flags: append(append(append(append(engineFlags(), energyFlags()...), consentFlags()...), peerFlags()...),
+			Flags: append(append(append(append(append(engineFlags(), energyFlags()...), consentFlags()...), peerFlags()...), platformFlags()...),
 				dataDirFlag(),
 				&cli.StringSliceFlag{Name: "model", Usage: "GGUF path, model name in the data dir, or synthetic shape (tiny, 700m, 2b); repeatable (default: tiny)"},
 				&cli.StringFlag{Name: "host", Value: "127.0.0.1", Usage: "address the HTTP API binds to"},
 				&cli.IntFlag{Name: "api-port", Value: 3000, EnvVars: []string{"ARIA_API_PORT"}, Usage: "OpenAI-compatible HTTP API port"},
 				&cli.IntFlag{Name: "port", Value: 8765, EnvVars: []string{"ARIA_NODE_PORT"}, Usage: "WebSocket peer protocol port"},
 				&cli.BoolFlag{Name: "no-api", Usage: "do not start the HTTP API"},
+				corsOriginsFlag(), allowedHostsFlag(),
 			),
 			Action: func(c *cli.Context) error {
 				apiPort := c.Int("api-port")
@@ -59,6 +60,9 @@ func nodeCommand() *cli.Command {
 					Host:             c.String("host"),
 					APIPort:          apiPort,
 					Port:             c.Int("port"),
+					CORSOrigins:      c.StringSlice("cors-origins"),
+					AllowedHosts:     c.StringSlice("allowed-hosts"),
+					Platform:         platformConfig(c),
 				})
 				if err := n.Start(c.Context); err != nil {
 					return err
@@ -83,7 +87,7 @@ func printNodeStats(st node.NodeStats) {
 	}
 	fmt.Fprintf(tw, "models\t%s\n", strings.Join(models, ", "))
 	fmt.Fprintf(tw, "slots\t%d/%d active, %d/%d queued (load %.2f)\n", st.Slots.ActiveSlots, st.Slots.TotalSlots, st.Slots.Queued, st.Slots.QueueSize, st.Load)
-	fmt.Fprintf(tw, "kernel\t%d threads, duty cycle %.2f\n", st.Threads, st.DutyCycle)
+	fmt.Fprintf(tw, "kernel\towner: %d threads; work for others: %d threads, duty cycle %.2f\n", st.OwnerThreads, st.Threads, st.DutyCycle)
 	fmt.Fprintf(tw, "peers\t%d connected\n", st.Peers)
 	for _, a := range st.Addrs {
 		fmt.Fprintf(tw, "\t%s\n", a)

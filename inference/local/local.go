@@ -23,7 +23,7 @@ import (
 
 // Options configures an Engine. Zero fields take the documented defaults.
 type Options struct {
-	Threads     int    // CPU threads per decode; default: number of CPUs
+	Threads     int    // CPU threads per decode for the owner's requests; default: number of CPUs
 	Slots       int    // parallel sequences per model; default 4
 	SlotContext int    // context window per request in tokens; default min(4096, trained context)
 	BatchSize   int    // max tokens per decode call (prompt chunking); default 512
@@ -31,11 +31,22 @@ type Options struct {
 	MemoryLimit uint64 // bytes a model (weights + KV cache) may use; default: MemAvailable
 	// MemoryBudget bounds all loaded models together (the owner's max_ram_mb); 0 = none.
 	MemoryBudget uint64
-	// DutyCycle (0 < d <= 1; 0 means 1) keeps the kernel busy for only this fraction
-	// of wall time: after each decode step of duration t the runner rests t·(1/d − 1).
-	// It bounds CPU use below what the thread count alone allows (e.g. 25% of 2 cores
-	// with 1 thread is a duty cycle of 0.5).
-	DutyCycle float64
+	// Remote is the CPU share for work done for others (Request.Remote, the consent
+	// contract's cpu_percent). A decode step whose batch holds only remote requests runs
+	// with Remote.Threads at duty cycle Remote.Duty; a step with any owner request in
+	// its batch runs with Threads and no rest. Zero fields mean the owner's settings.
+	Remote Share
+
+	stepHook func(threads int, duty float64, owner, remote int) // tests: see runnerConfig
+}
+
+// Share is a thread count and duty cycle. Duty (0 < d <= 1; 0 means 1) keeps the
+// kernel busy for only this fraction of wall time: after each decode step of duration
+// t the runner rests t·(1/d − 1). It bounds CPU use below what the thread count alone
+// allows (e.g. 25% of 2 cores with 1 thread is a duty cycle of 0.5).
+type Share struct {
+	Threads int
+	Duty    float64
 }
 
 func (o Options) withDefaults() Options {
@@ -51,8 +62,11 @@ func (o Options) withDefaults() Options {
 	if o.QueueSize <= 0 {
 		o.QueueSize = 16
 	}
-	if o.DutyCycle <= 0 || o.DutyCycle > 1 {
-		o.DutyCycle = 1
+	if o.Remote.Threads <= 0 || o.Remote.Threads > o.Threads {
+		o.Remote.Threads = o.Threads
+	}
+	if o.Remote.Duty <= 0 || o.Remote.Duty > 1 {
+		o.Remote.Duty = 1
 	}
 	return o
 }
@@ -67,6 +81,7 @@ type Engine struct {
 	opts    Options
 	mu      sync.RWMutex
 	runners map[string]*runner
+	loading map[string]uint64 // ids being loaded and the memory they reserved
 	order   []string
 	closed  bool
 }
@@ -78,11 +93,11 @@ func New(opts Options) *Engine {
 	return &Engine{opts: opts.withDefaults(), runners: map[string]*runner{}}
 }
 
-// Threads is the number of CPU threads each decode uses.
+// Threads is the number of CPU threads a decode with an owner's request uses.
 func (e *Engine) Threads() int { return e.opts.Threads }
 
-// DutyCycle is the fraction of wall time the kernel may run.
-func (e *Engine) DutyCycle() float64 { return e.opts.DutyCycle }
+// RemoteShare is the threads and duty cycle of decode steps that serve only others.
+func (e *Engine) RemoteShare() Share { return e.opts.Remote }
 
 // Load validates a GGUF file, checks it fits in memory, and loads it resident. Every
 // problem is an error naming it; llama.cpp only sees files the validator accepted.
@@ -101,17 +116,6 @@ func (e *Engine) Load(ctx context.Context, path string, lo LoadOptions) (inferen
 	if lo.ID != "" {
 		info.ID = lo.ID
 	}
-	e.mu.RLock()
-	_, dup := e.runners[info.ID]
-	closed := e.closed
-	e.mu.RUnlock()
-	if closed {
-		return inference.ModelInfo{}, inference.ErrClosed
-	}
-	if dup {
-		return inference.ModelInfo{}, fmt.Errorf("load model %s: a model with id %q is already loaded", path, info.ID)
-	}
-
 	slotCtx := e.opts.SlotContext
 	if slotCtx <= 0 {
 		slotCtx = 4096
@@ -130,17 +134,45 @@ func (e *Engine) Load(ctx context.Context, path string, lo LoadOptions) (inferen
 			path, need>>20, uint64(info.FileSize)>>20, kv>>20, e.opts.Slots, slotCtx, limit>>20)
 	}
 
+	// The id and the memory are reserved under the lock, so concurrent loads of one
+	// model cannot both load it, and concurrent loads cannot overshoot the budget.
+	e.mu.Lock()
+	if e.closed {
+		e.mu.Unlock()
+		return inference.ModelInfo{}, inference.ErrClosed
+	}
+	_, dup := e.runners[info.ID]
+	_, dupLoading := e.loading[info.ID]
+	if dup || dupLoading {
+		e.mu.Unlock()
+		return inference.ModelInfo{}, fmt.Errorf("load model %s: a model with id %q is already loaded", path, info.ID)
+	}
 	if budget := e.opts.MemoryBudget; budget > 0 {
 		var used uint64
-		e.mu.RLock()
 		for _, r := range e.runners {
 			used += r.info.MemoryBytes
 		}
-		e.mu.RUnlock()
+		for _, b := range e.loading {
+			used += b
+		}
 		if used+need > budget {
+			e.mu.Unlock()
 			return inference.ModelInfo{}, fmt.Errorf("load model %s: needs about %d MiB (weights %d MiB + KV cache %d MiB) but the node's memory budget (max_ram_mb) is %d MiB with %d MiB used by loaded models; raise the budget, use a smaller model, fewer slots or a shorter context",
 				path, need>>20, uint64(info.FileSize)>>20, kv>>20, budget>>20, used>>20)
 		}
+	}
+	if e.loading == nil {
+		e.loading = map[string]uint64{}
+	}
+	e.loading[info.ID] = need
+	e.mu.Unlock()
+	defer func() {
+		e.mu.Lock()
+		delete(e.loading, info.ID)
+		e.mu.Unlock()
+	}()
+	if testHookLoading != nil {
+		testHookLoading()
 	}
 	info.MemoryBytes = need
 
@@ -156,7 +188,8 @@ func (e *Engine) Load(ctx context.Context, path string, lo LoadOptions) (inferen
 	info.LoadedAt = time.Now()
 	r, err := newRunner(info, model, runnerConfig{
 		Slots: e.opts.Slots, SlotCtx: slotCtx, Batch: max(e.opts.BatchSize, e.opts.Slots),
-		Threads: e.opts.Threads, QueueSize: e.opts.QueueSize, Duty: e.opts.DutyCycle,
+		Threads: e.opts.Threads, QueueSize: e.opts.QueueSize, Remote: e.opts.Remote,
+		stepHook: e.opts.stepHook,
 	})
 	if err != nil {
 		model.Close()
@@ -179,6 +212,9 @@ func (e *Engine) Load(ctx context.Context, path string, lo LoadOptions) (inferen
 	}
 	return info, nil
 }
+
+// testHookLoading, when set (tests), runs after a load reserved its id and memory.
+var testHookLoading func()
 
 // Unload stops a model and frees it; its queued and running requests fail with ErrClosed.
 func (e *Engine) Unload(id string) error {
@@ -207,17 +243,30 @@ func (e *Engine) Models() []inference.ModelInfo {
 	return out
 }
 
+// runner finds model id's runner and takes a reference on its C model, which the
+// caller gives back with r.users.Done(): the model is not freed while it is in use.
 func (e *Engine) runner(id string) (*runner, error) {
 	e.mu.RLock()
-	defer e.mu.RUnlock()
-	if e.closed {
+	r, ok := e.runners[id]
+	closed := e.closed
+	e.mu.RUnlock()
+	if closed {
 		return nil, inference.ErrClosed
 	}
-	if r, ok := e.runners[id]; ok {
-		return r, nil
+	if !ok {
+		return nil, fmt.Errorf("%w: %q", inference.ErrModelNotFound, id)
 	}
-	return nil, fmt.Errorf("%w: %q", inference.ErrModelNotFound, id)
+	if err := r.acquire(); err != nil {
+		return nil, err
+	}
+	if testHookModelInUse != nil {
+		testHookModelInUse()
+	}
+	return r, nil
 }
+
+// testHookModelInUse, when set (tests), runs after a caller took the model.
+var testHookModelInUse func()
 
 // Tokenize implements Engine.
 func (e *Engine) Tokenize(ctx context.Context, model, text string) ([]int32, error) {
@@ -225,6 +274,7 @@ func (e *Engine) Tokenize(ctx context.Context, model, text string) ([]int32, err
 	if err != nil {
 		return nil, err
 	}
+	defer r.users.Done()
 	return r.model.Tokenize(text, false, false)
 }
 
@@ -234,6 +284,7 @@ func (e *Engine) Detokenize(model string, toks []int32) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	defer r.users.Done()
 	var b []byte
 	for _, t := range toks {
 		if t < 0 || int(t) >= r.model.NVocab() {
@@ -250,6 +301,7 @@ func (e *Engine) Embed(ctx context.Context, model string, texts []string) ([][]f
 	if err != nil {
 		return nil, err
 	}
+	defer r.users.Done()
 	return r.embed(ctx, texts)
 }
 
@@ -294,6 +346,7 @@ func (e *Engine) Prompt(req inference.Request) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	defer r.users.Done()
 	if req.Messages != nil {
 		if err := inference.ValidateMessages(req.Messages); err != nil {
 			return "", err
@@ -310,6 +363,7 @@ func (e *Engine) Generate(ctx context.Context, req inference.Request, onToken fu
 	if err != nil {
 		return inference.Result{}, err
 	}
+	defer r.users.Done()
 	if err := req.Validate(); err != nil {
 		return inference.Result{}, err
 	}
@@ -335,12 +389,22 @@ func (e *Engine) Generate(ctx context.Context, req inference.Request, onToken fu
 	if len(prompt) >= r.cfg.SlotCtx {
 		return inference.Result{}, fmt.Errorf("%w: the prompt has %d tokens and the context window is %d", inference.ErrContextLength, len(prompt), r.cfg.SlotCtx)
 	}
+	if req.TopLogprobs < 0 || req.TopLogprobs > inference.MaxTopLogprobs {
+		return inference.Result{}, &inference.InvalidError{Field: "top_logprobs", Msg: fmt.Sprintf("must be between 0 and %d, got %d", inference.MaxTopLogprobs, req.TopLogprobs)}
+	}
+	var cons *constraint
+	if req.Format != nil {
+		if cons, err = newConstraint(req.Format, r.vocabIndex()); err != nil {
+			return inference.Result{}, err
+		}
+	}
 	tctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	t := &task{
 		ctx: tctx, cancel: cancel, prompt: prompt, maxTokens: req.MaxTokens,
 		sampler: newSampler(req.Sampling, prompt), text: newTextStream(req.Stop),
-		enqueued: start, notify: make(chan struct{}, 1),
+		enqueued: start, notify: make(chan struct{}, 1), constraint: cons, remote: req.Remote,
+		logprobs: req.Logprobs, topLogprobs: req.TopLogprobs,
 	}
 	if err := r.submit(t); err != nil {
 		return inference.Result{}, err
@@ -348,11 +412,21 @@ func (e *Engine) Generate(ctx context.Context, req inference.Request, onToken fu
 	var sb strings.Builder
 	var firstOut time.Time
 	var batch []inference.Token
+	delivered := 0
+	// What a generation stopped midway consumed, so callers can bill it exactly: the
+	// prompt once a token came out of it, and the tokens delivered.
+	partial := func() inference.Result {
+		res := inference.Result{Text: sb.String(), CompletionTokens: delivered}
+		if !firstOut.IsZero() {
+			res.PromptTokens = len(prompt)
+		}
+		return res
+	}
 	for {
 		select {
 		case <-t.notify:
 		case <-ctx.Done():
-			return inference.Result{}, ctx.Err()
+			return partial(), ctx.Err()
 		}
 		t.mu.Lock()
 		batch, t.pending = t.pending, batch[:0]
@@ -366,9 +440,10 @@ func (e *Engine) Generate(ctx context.Context, req inference.Request, onToken fu
 			if onToken != nil {
 				if err := onToken(tok); err != nil {
 					cancel()
-					return inference.Result{}, err
+					return partial(), err
 				}
 			}
+			delivered++
 		}
 		if !finished {
 			continue

@@ -32,23 +32,47 @@ type runner struct {
 	quit   chan struct{}
 	done   chan struct{}
 	active atomic.Int32
-	closed atomic.Bool
+
+	// mu orders submit and acquire against close: once closed is set no task enters
+	// the queue (the loop's last drain sees every task) and no caller takes the model.
+	mu     sync.Mutex
+	closed bool
+	// users counts callers using the C model outside the loop (tokenize, detokenize,
+	// embed, a whole Generate); close waits for them before freeing it.
+	users sync.WaitGroup
 
 	slots []*slot
 	piece []byte
 
+	threads int // the context's current thread count
+
 	embedMu  sync.Mutex
 	embedCtx *llamacpp.Context
 	embedBat *llamacpp.Batch
+
+	vocabOnce sync.Once
+	vocab     *vocabIndex
+}
+
+// vocabIndex returns the vocabulary index constrained decoding uses, built on first
+// use (a pass over the vocabulary) so unconstrained nodes never pay for it.
+func (r *runner) vocabIndex() *vocabIndex {
+	r.vocabOnce.Do(func() {
+		r.vocab = newVocabIndex(r.model.NVocab(), func(t int32) []byte { return r.model.AppendPiece(nil, t) }, r.model.IsEOG)
+	})
+	return r.vocab
 }
 
 type runnerConfig struct {
 	Slots     int
 	SlotCtx   int
 	Batch     int
-	Threads   int
+	Threads   int // with any owner request in the batch
 	QueueSize int
-	Duty      float64 // fraction of wall time the kernel may run; 1 = always
+	Remote    Share // with only remote requests in the batch
+	// stepHook, when set (tests), is called before each decode step with the threads
+	// and duty cycle it runs with and how many owner and remote requests are in it.
+	stepHook func(threads int, duty float64, owner, remote int)
 }
 
 // slot is one llama.cpp sequence. Its KV cells stay after a request ends, so the next
@@ -68,9 +92,14 @@ type task struct {
 	cancel    context.CancelFunc
 	prompt    []int32
 	maxTokens int
+	remote    bool // work for others: runs under the remote share
 	sampler   *sampler
 	text      *textStream
 	enqueued  time.Time
+	// constraint is nil for free generation.
+	constraint  *constraint
+	logprobs    bool
+	topLogprobs int
 
 	// Set by the loop only.
 	generated int
@@ -126,16 +155,17 @@ func newRunner(info inference.ModelInfo, model *llamacpp.Model, cfg runnerConfig
 		return nil, err
 	}
 	r := &runner{
-		info:  info,
-		model: model,
-		lctx:  lctx,
-		batch: batch,
-		cfg:   cfg,
-		log:   slog.With("model", info.ID),
-		queue: make(chan *task, cfg.QueueSize),
-		quit:  make(chan struct{}),
-		done:  make(chan struct{}),
-		piece: make([]byte, 0, 64),
+		info:    info,
+		model:   model,
+		lctx:    lctx,
+		batch:   batch,
+		cfg:     cfg,
+		log:     slog.With("model", info.ID),
+		queue:   make(chan *task, cfg.QueueSize),
+		quit:    make(chan struct{}),
+		done:    make(chan struct{}),
+		piece:   make([]byte, 0, 64),
+		threads: cfg.Threads,
 	}
 	for i := range cfg.Slots {
 		r.slots = append(r.slots, &slot{id: i, logitIdx: -1})
@@ -144,10 +174,19 @@ func newRunner(info inference.ModelInfo, model *llamacpp.Model, cfg runnerConfig
 	return r, nil
 }
 
+// testHookSubmit, when set (tests), runs inside submit after the closed check and
+// before the enqueue: the window where a concurrent close used to strand the task.
+var testHookSubmit func()
+
 // submit queues t without blocking; a full queue is ErrBusy.
 func (r *runner) submit(t *task) error {
-	if r.closed.Load() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
 		return inference.ErrClosed
+	}
+	if testHookSubmit != nil {
+		testHookSubmit()
 	}
 	select {
 	case r.queue <- t:
@@ -157,14 +196,32 @@ func (r *runner) submit(t *task) error {
 	}
 }
 
-// close stops the loop, failing every queued and running task, and frees C memory.
+// acquire takes a reference on the C model for a caller outside the loop; release it
+// with r.users.Done(). It fails once the runner is closing.
+func (r *runner) acquire() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return inference.ErrClosed
+	}
+	r.users.Add(1)
+	return nil
+}
+
+// close stops the loop, failing every queued and running task, waits for every
+// holder of the model, and frees C memory.
 func (r *runner) close() {
-	if r.closed.Swap(true) {
+	r.mu.Lock()
+	was := r.closed
+	r.closed = true
+	r.mu.Unlock()
+	if was {
 		<-r.done
 		return
 	}
 	close(r.quit)
 	<-r.done
+	r.users.Wait()
 	r.embedMu.Lock()
 	if r.embedCtx != nil {
 		r.embedCtx.Close()
@@ -192,14 +249,41 @@ func (r *runner) loop() {
 		if r.active.Load() == 0 {
 			continue
 		}
+		threads, duty := r.share()
+		if threads != r.threads {
+			r.lctx.SetThreads(threads)
+			r.threads = threads
+		}
+		if r.cfg.stepHook != nil {
+			owner, remote := 0, 0
+			for _, s := range r.slots {
+				if s.t != nil && s.t.remote {
+					remote++
+				} else if s.t != nil {
+					owner++
+				}
+			}
+			r.cfg.stepHook(threads, duty, owner, remote)
+		}
 		start := time.Now()
 		if !r.step() {
 			return
 		}
-		if r.cfg.Duty > 0 && r.cfg.Duty < 1 && !r.rest(time.Duration(float64(time.Since(start))*(1/r.cfg.Duty-1))) {
+		if duty > 0 && duty < 1 && !r.rest(time.Duration(float64(time.Since(start))*(1/duty-1))) {
 			return
 		}
 	}
+}
+
+// share is how the next step runs: the owner's threads at full duty when any owner
+// request is in the batch, else the remote share.
+func (r *runner) share() (threads int, duty float64) {
+	for _, s := range r.slots {
+		if s.t != nil && !s.t.remote {
+			return r.cfg.Threads, 1
+		}
+	}
+	return r.cfg.Remote.Threads, r.cfg.Remote.Duty
 }
 
 // rest idles the kernel for d to keep its duty cycle; false when the runner quits.
@@ -366,7 +450,31 @@ func (r *runner) step() bool {
 
 func (r *runner) sampleSlot(s *slot, now time.Time) {
 	t := s.t
-	tok := t.sampler.sample(r.lctx.Logits(s.logitIdx))
+	logits := r.lctx.Logits(s.logitIdx)
+	t.sampler.penalize(logits)
+	c := t.constraint
+	masked := false
+	if c != nil && c.active() && !c.undecided() && t.logprobs {
+		// Logprobs describe the distribution sampled from: mask before drawing.
+		if !c.maskLogits(logits) {
+			r.release(s, "", errGrammarDeadEnd)
+			return
+		}
+		masked = true
+	}
+	tok := t.sampler.draw(logits)
+	if c != nil && c.active() && !masked && !c.allows(tok) {
+		if !c.maskLogits(logits) {
+			r.release(s, "", errGrammarDeadEnd)
+			return
+		}
+		tok = t.sampler.draw(logits)
+	}
+	var lp *inference.TokenLogprob
+	if t.logprobs {
+		v := t.sampler.logprobs(logits, tok, t.topLogprobs, func(id int32) []byte { return r.model.AppendPiece(nil, id) })
+		lp = &v
+	}
 	t.sampler.accept(tok)
 	if t.firstTok.IsZero() {
 		t.firstTok = now
@@ -375,19 +483,30 @@ func (r *runner) sampleSlot(s *slot, now time.Time) {
 		r.finishText(s, inference.FinishStop)
 		return
 	}
+	final := c != nil && c.accept(tok)
 	t.generated++
 	r.piece = r.model.AppendPiece(r.piece[:0], tok)
 	text, stopped := t.text.push(r.piece)
-	t.emit(inference.Token{ID: tok, Text: text})
+	out := inference.Token{ID: tok, Text: text}
+	if lp != nil {
+		out.Bytes, out.Logprob = append([]byte(nil), r.piece...), lp
+	}
+	t.emit(out)
 	switch {
 	case stopped:
 		r.release(s, inference.FinishStop, nil)
+	case final:
+		r.finishText(s, inference.FinishStop)
 	case t.generated >= t.maxTokens, len(s.cache) >= r.cfg.SlotCtx:
 		r.finishText(s, inference.FinishLength)
 	default:
 		s.last = tok
 	}
 }
+
+// errGrammarDeadEnd: no token of the vocabulary continues the constrained output (a
+// grammar needing bytes the vocabulary cannot spell).
+var errGrammarDeadEnd = errors.New("constrained decoding: no token of the vocabulary continues the required format")
 
 // finishText flushes held-back text and ends the request.
 func (r *runner) finishText(s *slot, reason string) {
@@ -421,59 +540,8 @@ func (r *runner) failAll(err error) {
 	}
 }
 
-// embed computes mean-pooled, L2-normalised embeddings on a second context, created on
-// first use so nodes that never embed pay nothing.
+// embed computes mean-pooled, L2-normalised embeddings (see embedInputs).
 func (r *runner) embed(ctx context.Context, texts []string) ([][]float32, error) {
-	r.embedMu.Lock()
-	defer r.embedMu.Unlock()
-	if r.closed.Load() {
-		return nil, inference.ErrClosed
-	}
-	if r.embedCtx == nil {
-		n := min(r.cfg.SlotCtx, 2048)
-		ec, err := llamacpp.NewContext(r.model, llamacpp.ContextParams{
-			NCtx: n, NBatch: n, NSeqMax: 1, Threads: r.cfg.Threads,
-			Embeddings: true, Pooling: llamacpp.PoolingMean,
-		})
-		if err != nil {
-			return nil, err
-		}
-		eb, err := llamacpp.NewBatch(n)
-		if err != nil {
-			ec.Close()
-			return nil, err
-		}
-		r.embedCtx, r.embedBat = ec, eb
-	}
-	out := make([][]float32, 0, len(texts))
-	for i, text := range texts {
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		toks, err := r.model.Tokenize(text, r.model.AddBOS(), false)
-		if err != nil {
-			return nil, err
-		}
-		if len(toks) == 0 {
-			return nil, invalid("input", "text %d is empty", i)
-		}
-		if len(toks) > r.embedBat.Cap() {
-			return nil, fmt.Errorf("%w: input %d has %d tokens, the embedding window is %d", inference.ErrContextLength, i, len(toks), r.embedBat.Cap())
-		}
-		r.embedCtx.ClearAll()
-		r.embedBat.Clear()
-		for p, tk := range toks {
-			r.embedBat.Add(tk, p, 0, true)
-		}
-		if err := r.embedCtx.Decode(r.embedBat); err != nil {
-			return nil, fmt.Errorf("embedding decode: %w", err)
-		}
-		v := r.embedCtx.SeqEmbedding(0)
-		if v == nil {
-			return nil, errors.New("llama.cpp returned no pooled embedding")
-		}
-		normalize(v)
-		out = append(out, v)
-	}
-	return out, nil
+	res, err := r.embedInputs(ctx, inference.EmbedRequest{Texts: texts})
+	return res.Vectors, err
 }
