@@ -123,7 +123,7 @@ bench-models: build
 FUZZTIME ?= 30s
 FUZZ_TARGETS := models:FuzzImport inference/gguf:FuzzDecode openai:FuzzDecodeChatRequest openai:FuzzIntentionBodies \
 	intentions:FuzzParseCondition intentions:FuzzDecodeRecord consent:FuzzParseConfig consent:FuzzSchedule \
-	energy:FuzzLedgerOnDisk p2p:FuzzOpenRecord p2p/peerproto:FuzzDecodeEnvelope p2p/peerproto:FuzzServerFrame \
+	energy:FuzzLedgerOnDisk tenancy:FuzzVerifyJWT ares:FuzzPlatformBodies p2p:FuzzOpenRecord p2p/peerproto:FuzzDecodeEnvelope p2p/peerproto:FuzzServerFrame \
 	inference/jsonschema:FuzzParse inference/jsonschema:FuzzSchemaGrammar openai:FuzzDecodeOtherBodies \
 	storage/bolt:FuzzOpen
 fuzz: $(GOWORK_FILE)
