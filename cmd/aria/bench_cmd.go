@@ -98,6 +98,7 @@ func benchCommand() *cli.Command {
 			&cli.BoolFlag{Name: "json", Usage: "print JSON"},
 			&cli.BoolFlag{Name: "via-http", Usage: "also measure streamed decoding through the OpenAI HTTP server on loopback"},
 			&cli.StringFlag{Name: "http-parallel", Value: "1,2,4,8", Usage: "concurrent HTTP streams for --via-http"},
+			&cli.BoolFlag{Name: "kernel", Value: true, Usage: "measure the bare kernel and the engine against it (--kernel=false: only the sections asked for)"},
 			&cli.BoolFlag{Name: "contract", Usage: "also measure the owner's decode under the default consent contract against --cpu 100 (paired), and remote-only decode"},
 			&cli.IntFlag{Name: "contend", Usage: "also measure decode with N competing busy processes against idle (paired)"},
 			dataDirFlag(),
@@ -147,6 +148,9 @@ func benchCommand() *cli.Command {
 			// their medians reported: on a shared machine speed drifts between runs.
 			var pp, tg, eg, es, rg, rs []float64
 			for r := range reps {
+				if !c.Bool("kernel") {
+					break
+				}
 				k, err := local.BenchKernel(c.Context, path, threads, nPrompt, nDecode)
 				if err != nil {
 					return fmt.Errorf("kernel bench: %w", err)
