@@ -86,6 +86,7 @@ FUZZTIME ?= 30s
 FUZZ_TARGETS := inference/gguf:FuzzDecode openai:FuzzDecodeChatRequest openai:FuzzIntentionBodies \
 	intentions:FuzzParseCondition intentions:FuzzDecodeRecord consent:FuzzParseConfig consent:FuzzSchedule \
 	energy:FuzzLedgerOnDisk p2p:FuzzOpenRecord p2p/peerproto:FuzzDecodeEnvelope p2p/peerproto:FuzzServerFrame \
+	inference/jsonschema:FuzzParse inference/jsonschema:FuzzSchemaGrammar openai:FuzzDecodeOtherBodies \
 	storage/bolt:FuzzOpen
 fuzz:
 	@for t in $(FUZZ_TARGETS); do \

@@ -69,7 +69,12 @@ func (b *scriptBackend) Generate(ctx context.Context, req inference.Request, onT
 		if delay > 0 {
 			select {
 			case <-ctx.Done():
-				return inference.Result{}, ctx.Err() // as the local engine: no result on cancel
+				// As the local engine: what was consumed, the prompt once a token came out.
+				res := inference.Result{CompletionTokens: i}
+				if i > 0 {
+					res.PromptTokens = prompt
+				}
+				return res, ctx.Err()
 			case <-time.After(delay):
 			}
 		}

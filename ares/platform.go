@@ -46,7 +46,7 @@ func New(cfg Config) *Platform {
 	}
 	p := &Platform{cfg: cfg, svc: cfg.Service, log: cfg.Logger}
 	if cfg.IPRequestsPerMinute > 0 {
-		p.ip = &ipLimiter{limit: cfg.IPRequestsPerMinute, now: cfg.Service.Now, seen: map[string]*ipWindow{}}
+		p.ip = &ipLimiter{limit: cfg.IPRequestsPerMinute, now: cfg.Service.Now, seen: map[string]*ipBucket{}}
 	}
 	return p
 }
@@ -251,35 +251,39 @@ func clientIP(r *http.Request) string {
 	return host
 }
 
-// ipLimiter is a fixed one-minute window per client address.
+// ipLimiter is a token bucket per client address: a burst of limit requests, refilled
+// at limit per minute, so a client that backs off for Retry-After gets through.
 type ipLimiter struct {
 	limit int
 	now   func() time.Time
 	mu    sync.Mutex
-	seen  map[string]*ipWindow
+	seen  map[string]*ipBucket
 }
 
-type ipWindow struct {
-	start time.Time
-	n     int
+type ipBucket struct {
+	tokens float64
+	at     time.Time
 }
 
 func (l *ipLimiter) allow(ip string) (bool, time.Duration) {
 	now := l.now()
+	rate := float64(l.limit) / 60 // per second
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if len(l.seen) > 100_000 {
 		clear(l.seen)
 	}
-	win := l.seen[ip]
-	if win == nil || now.Sub(win.start) >= time.Minute {
-		win = &ipWindow{start: now}
-		l.seen[ip] = win
+	b := l.seen[ip]
+	if b == nil {
+		b = &ipBucket{tokens: float64(l.limit), at: now}
+		l.seen[ip] = b
 	}
-	win.n++
-	if win.n > l.limit {
-		return false, win.start.Add(time.Minute).Sub(now)
+	b.tokens = min(float64(l.limit), b.tokens+now.Sub(b.at).Seconds()*rate)
+	b.at = now
+	if b.tokens < 1 {
+		return false, time.Duration((1 - b.tokens) / rate * float64(time.Second))
 	}
+	b.tokens--
 	return true, 0
 }
 

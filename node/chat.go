@@ -38,7 +38,8 @@ func (n *Node) BeginChat(ctx context.Context, info openai.ChatInfo) (openai.Chat
 		}
 	}
 	var inj intentions.Injection
-	if n.intents != nil {
+	// Intentions belong to conversations: not to embeddings or raw completions.
+	if n.intents != nil && (info.Endpoint == "" || info.Endpoint == "responses") {
 		inj, err = n.intents.Prepare(ctx, intentions.ChatContext{
 			Session: info.Session, Messages: info.UserMessages, Context: info.Metadata, State: n.conditionState(),
 		})

@@ -53,6 +53,9 @@ func TestRequestRoundTripCarriesEveryField(t *testing.T) {
 	} {
 		in := base
 		in.MaxTokens, in.Stop, in.Sampling, in.Remote, in.TaskType = 7, []string{"x", "y"}, sp, true, "code"
+		in.Logprobs, in.TopLogprobs = true, 3
+		in.Format = &inference.Format{Type: inference.FormatToolCalls, Required: true, Parallel: true,
+			Tools: []inference.ToolSpec{{Name: "f", Parameters: json.RawMessage(`{"type":"object"}`)}}}
 		// Every top-level field must be set here: a new one fails until it is.
 		rv := reflect.ValueOf(in)
 		for i := range rv.NumField() {
@@ -72,6 +75,10 @@ func TestRequestRoundTripCarriesEveryField(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		if out.Format == nil || !reflect.DeepEqual(mustMarshal(t, in.Format), mustMarshal(t, out.Format)) {
+			t.Fatalf("format changed: %+v", out.Format)
+		}
+		in.Format, out.Format = nil, nil // compiled state differs; compared as JSON above
 		if !reflect.DeepEqual(in, out) {
 			t.Fatalf("round trip changed the request:\n in  %+v\n out %+v\n wire %s", in, out, b)
 		}
@@ -82,4 +89,13 @@ func TestRequestRoundTripCarriesEveryField(t *testing.T) {
 	if err != nil || !reflect.DeepEqual(in, out) {
 		t.Fatalf("default sampling: %+v %v", out, err)
 	}
+}
+
+func mustMarshal(t *testing.T, v any) string {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }

@@ -248,3 +248,19 @@ func (g *Gateway) OwnerThreads() int {
 	st, _ := g.snapshot()
 	return st.OwnerThreads
 }
+
+// Embed computes embeddings on the node over the peer protocol.
+func (g *Gateway) Embed(ctx context.Context, req inference.EmbedRequest) (inference.EmbedResult, error) {
+	c, err := g.connection(ctx)
+	if err != nil {
+		return inference.EmbedResult{}, fmt.Errorf("%w: node %s unreachable: %v", inference.ErrKernelUnavailable, g.url, err)
+	}
+	resp, err := c.Embed(ctx, peerproto.EmbedRequest{ModelID: req.Model, Input: req.Texts, Tokens: req.Tokens})
+	if err != nil {
+		if errors.Is(err, peerproto.ErrConnLost) {
+			g.dropConn(c)
+		}
+		return inference.EmbedResult{}, fromPeerError(err)
+	}
+	return inference.EmbedResult{Vectors: resp.Embeddings, PromptTokens: resp.Usage.PromptTokens}, nil
+}

@@ -22,6 +22,18 @@ var _ peerproto.Handler = peerHandler{}
 // other machines and any other client, a gateway included, are remote work under the
 // consent contract.
 func (h peerHandler) Infer(ctx context.Context, r peerproto.InferenceRequest, from peerproto.Origin, onText func(string) error) (peerproto.InferenceResponse, error) {
+	var onChunk func(peerproto.Chunk) error
+	if onText != nil {
+		onChunk = func(ch peerproto.Chunk) error { return onText(ch.Text) }
+	}
+	return h.InferChunks(ctx, r, from, onChunk)
+}
+
+var _ peerproto.ChunkHandler = peerHandler{}
+
+// InferChunks is Infer streaming whole chunks: text and, when the request asked for
+// logprobs, each token's log-probability.
+func (h peerHandler) InferChunks(ctx context.Context, r peerproto.InferenceRequest, from peerproto.Origin, onChunk func(peerproto.Chunk) error) (peerproto.InferenceResponse, error) {
 	n := h.n
 	req, err := fromPeerRequest(r)
 	if err != nil {
@@ -44,12 +56,12 @@ func (h peerHandler) Infer(ctx context.Context, r peerproto.InferenceRequest, fr
 		defer release()
 	}
 	var onToken func(inference.Token) error
-	if onText != nil {
+	if onChunk != nil {
 		onToken = func(t inference.Token) error {
-			if t.Text == "" {
+			if t.Text == "" && t.Logprob == nil {
 				return nil
 			}
-			return onText(t.Text)
+			return onChunk(peerproto.Chunk{Text: t.Text, Token: toPeerLogprob(t)})
 		}
 	}
 	res, err := n.route(ctx, req, r.Hops, onToken)
@@ -170,4 +182,29 @@ func (h peerHandler) Peers(ctx context.Context) any {
 		out = append(out, e)
 	}
 	return out
+}
+
+// toPeerLogprob carries a token's logprob to a peer (nil when there is none).
+func toPeerLogprob(t inference.Token) *peerproto.TokenLogprob {
+	if t.Logprob == nil {
+		return nil
+	}
+	out := &peerproto.TokenLogprob{Bytes: t.Bytes, Logprob: t.Logprob.Logprob}
+	for _, a := range t.Logprob.Top {
+		out.Top = append(out.Top, peerproto.TopLogprob{Bytes: a.Bytes, Logprob: a.Logprob})
+	}
+	return out
+}
+
+// fromPeerLogprob is toPeerLogprob's inverse (alternatives lose their ids).
+func fromPeerLogprob(ch peerproto.Chunk) inference.Token {
+	tok := inference.Token{Text: ch.Text}
+	if lp := ch.Token; lp != nil {
+		tok.Bytes = lp.Bytes
+		tok.Logprob = &inference.TokenLogprob{Logprob: lp.Logprob}
+		for _, a := range lp.Top {
+			tok.Logprob.Top = append(tok.Logprob.Top, inference.TopLogprob{ID: -1, Bytes: a.Bytes, Logprob: a.Logprob})
+		}
+	}
+	return tok
 }

@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -204,12 +205,12 @@ func (n *Node) forward(ctx context.Context, p p2p.PeerRecord, req inference.Requ
 // inferOver runs an engine request on the node at the other end of conn, streaming its
 // text to onToken (when set).
 func inferOver(ctx context.Context, conn *peerproto.Conn, req inference.Request, hops int, onToken func(inference.Token) error) (inference.Result, error) {
-	var onText func(string) error
+	var onChunk func(peerproto.Chunk) error
 	if onToken != nil {
-		onText = func(s string) error { return onToken(inference.Token{Text: s}) }
+		onChunk = func(ch peerproto.Chunk) error { return onToken(fromPeerLogprob(ch)) }
 	}
 	start := time.Now()
-	resp, err := conn.Infer(ctx, toPeerRequest(req, hops), onText)
+	resp, err := conn.InferChunks(ctx, toPeerRequest(req, hops), onChunk)
 	if err != nil {
 		return inference.Result{}, err
 	}
@@ -222,6 +223,10 @@ func inferOver(ctx context.Context, conn *peerproto.Conn, req inference.Request,
 func toPeerRequest(req inference.Request, hops int) peerproto.InferenceRequest {
 	out := peerproto.InferenceRequest{ModelID: req.Model, MaxTokens: req.MaxTokens, Stop: req.Stop, Hops: hops, Prompt: req.Prompt,
 		TaskType: req.TaskType, Remote: req.Remote}
+	if req.Format != nil {
+		out.Format, _ = json.Marshal(req.Format)
+	}
+	out.Logprobs, out.TopLogprobs = req.Logprobs, req.TopLogprobs
 	for _, m := range req.Messages {
 		out.Messages = append(out.Messages, peerproto.Message{Role: m.Role, Content: m.Content})
 	}
@@ -282,6 +287,17 @@ func fromPeerRequest(r peerproto.InferenceRequest) (inference.Request, error) {
 	}
 	if r.Seed != nil {
 		sp.Seed, sp.RandomSeed = uint64(*r.Seed), false
+	}
+	req.Logprobs, req.TopLogprobs = r.Logprobs, r.TopLogprobs
+	if len(r.Format) > 0 {
+		var f inference.Format
+		if err := json.Unmarshal(r.Format, &f); err != nil {
+			return req, &peerproto.Error{Code: "invalid_request", Message: "format: " + err.Error()}
+		}
+		if _, err := f.Grammar(); err != nil {
+			return req, &peerproto.Error{Code: "invalid_request", Message: err.Error()}
+		}
+		req.Format = &f
 	}
 	return req, nil
 }

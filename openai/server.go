@@ -123,6 +123,8 @@ type route struct {
 func (s *Server) routes() http.Handler {
 	routes := []route{
 		{"/v1/chat/completions", map[string]http.HandlerFunc{"POST": s.handleChat}},
+		{"/v1/completions", map[string]http.HandlerFunc{"POST": s.handleCompletions}},
+		{"/v1/embeddings", map[string]http.HandlerFunc{"POST": s.handleEmbeddings}},
 		{"/v1/models", map[string]http.HandlerFunc{"GET": s.handleModels}},
 		{"/v1/models/{id...}", map[string]http.HandlerFunc{"GET": s.handleModel}},
 		{"/v1/status", map[string]http.HandlerFunc{"GET": s.handleStatus}},

@@ -217,7 +217,7 @@ type Store interface {
 
 	CreateKey(ctx context.Context, k APIKey) error // ErrNotFound without the tenant
 	KeyByHash(ctx context.Context, hash []byte) (APIKey, error)
-	Keys(ctx context.Context, tenantID string) ([]APIKey, error) // by created_at, then name
+	Keys(ctx context.Context, tenantID string) ([]APIKey, error)               // by created_at, then name
 	RevokeKey(ctx context.Context, tenantID, keyID string, at time.Time) error // ErrNotFound for another tenant's key
 	TouchKey(ctx context.Context, keyID string, at time.Time) error
 

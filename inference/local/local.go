@@ -394,12 +394,22 @@ func (e *Engine) Generate(ctx context.Context, req inference.Request, onToken fu
 	if len(prompt) >= r.cfg.SlotCtx {
 		return inference.Result{}, fmt.Errorf("%w: the prompt has %d tokens and the context window is %d", inference.ErrContextLength, len(prompt), r.cfg.SlotCtx)
 	}
+	if req.TopLogprobs < 0 || req.TopLogprobs > inference.MaxTopLogprobs {
+		return inference.Result{}, &inference.InvalidError{Field: "top_logprobs", Msg: fmt.Sprintf("must be between 0 and %d, got %d", inference.MaxTopLogprobs, req.TopLogprobs)}
+	}
+	var cons *constraint
+	if req.Format != nil {
+		if cons, err = newConstraint(req.Format, r.vocabIndex()); err != nil {
+			return inference.Result{}, err
+		}
+	}
 	tctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	t := &task{
 		ctx: tctx, cancel: cancel, prompt: prompt, maxTokens: req.MaxTokens,
 		sampler: newSampler(req.Sampling, prompt), text: newTextStream(req.Stop),
-		enqueued: start, notify: make(chan struct{}, 1), remote: req.Remote,
+		enqueued: start, notify: make(chan struct{}, 1), constraint: cons, remote: req.Remote,
+		logprobs: req.Logprobs, topLogprobs: req.TopLogprobs,
 	}
 	if err := r.submit(t); err != nil {
 		return inference.Result{}, err
@@ -407,11 +417,21 @@ func (e *Engine) Generate(ctx context.Context, req inference.Request, onToken fu
 	var sb strings.Builder
 	var firstOut time.Time
 	var batch []inference.Token
+	delivered := 0
+	// What a generation stopped midway consumed, so callers can bill it exactly: the
+	// prompt once a token came out of it, and the tokens delivered.
+	partial := func() inference.Result {
+		res := inference.Result{Text: sb.String(), CompletionTokens: delivered}
+		if !firstOut.IsZero() {
+			res.PromptTokens = len(prompt)
+		}
+		return res
+	}
 	for {
 		select {
 		case <-t.notify:
 		case <-ctx.Done():
-			return inference.Result{}, ctx.Err()
+			return partial(), ctx.Err()
 		}
 		t.mu.Lock()
 		batch, t.pending = t.pending, batch[:0]
@@ -425,9 +445,10 @@ func (e *Engine) Generate(ctx context.Context, req inference.Request, onToken fu
 			if onToken != nil {
 				if err := onToken(tok); err != nil {
 					cancel()
-					return inference.Result{}, err
+					return partial(), err
 				}
 			}
+			delivered++
 		}
 		if !finished {
 			continue

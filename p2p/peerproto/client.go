@@ -343,7 +343,17 @@ func (c *Conn) forget(id string) {
 // returned. ctx cancellation sends cancel so the server stops generating. A
 // server error reply is an *Error; a lost connection a *ConnLostError.
 func (c *Conn) Infer(ctx context.Context, req InferenceRequest, onText func(string) error) (InferenceResponse, error) {
-	req.Stream = onText != nil
+	var onChunk func(Chunk) error
+	if onText != nil {
+		onChunk = func(ch Chunk) error { return onText(ch.Text) }
+	}
+	return c.InferChunks(ctx, req, onChunk)
+}
+
+// InferChunks is Infer with whole chunks (text and, when asked for, the token's
+// log-probability) streamed to onChunk.
+func (c *Conn) InferChunks(ctx context.Context, req InferenceRequest, onChunk func(Chunk) error) (InferenceResponse, error) {
+	req.Stream = onChunk != nil
 	id, k, err := c.start(ctx, TypeInferenceRequest, req)
 	if err != nil {
 		return InferenceResponse{}, err
@@ -366,8 +376,8 @@ func (c *Conn) Infer(ctx context.Context, req InferenceRequest, onText func(stri
 					c.cancelRemote(id)
 					return InferenceResponse{}, fmt.Errorf("inference_chunk data: %w", err)
 				}
-				if onText != nil {
-					if err := onText(ch.Text); err != nil {
+				if onChunk != nil {
+					if err := onChunk(ch); err != nil {
 						c.cancelRemote(id)
 						return InferenceResponse{}, err
 					}

@@ -206,6 +206,13 @@ type InferenceRequest struct {
 	// Remote marks work for someone other than the node's owner (a gateway's
 	// non-loopback client): it runs under the consent contract. It can only restrict.
 	Remote bool `json:"remote,omitempty"`
+	// Format constrains the output (structured outputs, tool calls): the engine's
+	// format object, which the serving node compiles and enforces itself.
+	Format json.RawMessage `json:"format,omitempty"`
+	// Logprobs asks for each streamed chunk's token log-probability with TopLogprobs
+	// alternatives.
+	Logprobs    bool `json:"logprobs,omitempty"`
+	TopLogprobs int  `json:"top_logprobs,omitempty"`
 }
 
 // validate checks the protocol-level shape; semantics (model, sampling ranges,
@@ -247,6 +254,23 @@ type InferenceResponse struct {
 // Chunk is the data of an inference_chunk.
 type Chunk struct {
 	Text string `json:"text"`
+	// Token is the chunk's token with its log-probability, when the request asked for
+	// logprobs.
+	Token *TokenLogprob `json:"token,omitempty"`
+}
+
+// TokenLogprob is a generated token's bytes and log-probability, with the most likely
+// alternatives.
+type TokenLogprob struct {
+	Bytes   []byte       `json:"bytes"`
+	Logprob float32      `json:"logprob"`
+	Top     []TopLogprob `json:"top,omitempty"`
+}
+
+// TopLogprob is one alternative token.
+type TopLogprob struct {
+	Bytes   []byte  `json:"bytes"`
+	Logprob float32 `json:"logprob"`
 }
 
 // Welcome is the data of the welcome the server sends first on every connection.

@@ -35,6 +35,12 @@ type Origin struct {
 // the node's machine that can read the token file presents it to be the owner.
 const HeaderOwnerToken = "X-Aria-Owner-Token"
 
+// ChunkHandler is a Handler that streams whole chunks (with token log-probabilities
+// when asked for); the server prefers it for streamed requests.
+type ChunkHandler interface {
+	InferChunks(ctx context.Context, req InferenceRequest, from Origin, onChunk func(Chunk) error) (InferenceResponse, error)
+}
+
 // Handler does the node's work for the server. Every method gets a ctx that ends
 // when the request is cancelled, its connection closes or the server shuts
 // down; implementations must return soon after.
@@ -369,6 +375,8 @@ func (c *serverConn) handleFrame(mt int, b []byte) {
 		c.handleHello(env)
 	case TypeInferenceRequest:
 		c.handleInference(env)
+	case TypeEmbedRequest:
+		c.handleEmbed(env)
 	case TypeCancel:
 		c.mu.Lock()
 		if r, ok := c.reqs[env.RequestID]; ok {
@@ -453,7 +461,19 @@ func (c *serverConn) runInference(ctx context.Context, id string, req InferenceR
 			return c.link.send(ctx, f)
 		}
 	}
-	resp, err := c.srv.cfg.Handler.Infer(ctx, req, from, onText)
+	var resp InferenceResponse
+	var err error
+	if th, ok := c.srv.cfg.Handler.(ChunkHandler); ok && req.Stream {
+		resp, err = th.InferChunks(ctx, req, from, func(ch Chunk) error {
+			f, err := newEnvelope(TypeInferenceChunk, id, c.srv.peerID, ch)
+			if err != nil {
+				return err
+			}
+			return c.link.send(ctx, f)
+		})
+	} else {
+		resp, err = c.srv.cfg.Handler.Infer(ctx, req, from, onText)
+	}
 	if err != nil {
 		c.replyError(id, c.errorFor(ctx, err))
 		return

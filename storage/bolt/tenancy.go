@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	bbolt "go.etcd.io/bbolt"
@@ -40,7 +41,8 @@ const idempotencyTTL = 24 * time.Hour
 
 // TenancyStore is tenancy.Store on a bbolt database the caller owns.
 type TenancyStore struct {
-	db *bbolt.DB
+	db      *bbolt.DB
+	writers atomic.Int64 // per-request writes in flight
 }
 
 var _ tenancy.Store = (*TenancyStore)(nil)
@@ -77,6 +79,21 @@ func (s *TenancyStore) update(ctx context.Context, fn func(tx *bbolt.Tx) error) 
 		return err
 	}
 	return guard(func() error { return s.db.Update(fn) })
+}
+
+// batch is update for the per-request writes: while others are writing, admissions
+// share one commit (one fsync) and still apply one after another; alone, a write
+// commits at once rather than wait for company. fn may run more than once.
+func (s *TenancyStore) batch(ctx context.Context, fn func(tx *bbolt.Tx) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if s.writers.Add(1) == 1 {
+		defer s.writers.Add(-1)
+		return guard(func() error { return s.db.Update(fn) })
+	}
+	defer s.writers.Add(-1)
+	return guard(func() error { return s.db.Batch(fn) })
 }
 
 func guard(fn func() error) (err error) {
@@ -389,7 +406,8 @@ type idemRecord struct {
 
 func (s *TenancyStore) Reserve(ctx context.Context, r tenancy.Reservation, admit func(tenancy.Tenant, tenancy.Counters) error) (t tenancy.Tenant, c tenancy.Counters, err error) {
 	var refused error
-	err = s.update(ctx, func(tx *bbolt.Tx) error {
+	err = s.batch(ctx, func(tx *bbolt.Tx) error {
+		t, c, refused = tenancy.Tenant{}, tenancy.Counters{}, nil
 		if err := get(tx.Bucket(bTenants), []byte(r.TenantID), &t); err != nil {
 			return err
 		}
@@ -428,7 +446,7 @@ func (s *TenancyStore) Reserve(ctx context.Context, r tenancy.Reservation, admit
 }
 
 func (s *TenancyStore) Settle(ctx context.Context, st tenancy.Settlement) (c tenancy.Counters, err error) {
-	err = s.update(ctx, func(tx *bbolt.Tx) error {
+	err = s.batch(ctx, func(tx *bbolt.Tx) error {
 		ub := tx.Bucket(bUsage)
 		day, err := dayUsage(ub, st.TenantID, st.Day)
 		if err != nil {
