@@ -271,6 +271,11 @@ func fromPeerRequest(r peerproto.InferenceRequest) (inference.Request, error) {
 	if r.Seed != nil {
 		req.Sampling.Seed, req.Sampling.RandomSeed = uint64(*r.Seed), false
 	}
+	// The same rules as HTTP: ranges (temperature 1e308 was accepted here and
+	// refused there), message count and size limits.
+	if err := req.Validate(); err != nil {
+		return req, &peerproto.Error{Code: "invalid_request", Message: err.Error()}
+	}
 	return req, nil
 }
 

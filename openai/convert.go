@@ -213,6 +213,10 @@ func toEngineRequest(r *ChatCompletionRequest) (chatParams, *APIError) {
 		p.includeUsage = r.StreamOptions.IncludeUsage
 	}
 	p.req = inference.Request{Model: r.Model, Messages: msgs, MaxTokens: maxTokens, Stop: []string(r.Stop), Sampling: s}
+	// The engine's own rules (ranges, message and size limits), the same for every front end.
+	if err := p.req.Validate(); err != nil {
+		return p, fromEngine(err)
+	}
 	return p, nil
 }
 
