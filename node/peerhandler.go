@@ -18,16 +18,20 @@ var _ peerproto.Handler = peerHandler{}
 
 // Infer serves a request that arrived over the WebSocket peer protocol. Peers (links
 // that proved their peer ID) and clients from other machines are remote work under
-// the consent contract; a bare client on this machine is the owner.
+// the consent contract, and so are bare clients, on this machine too: the owner's
+// own requests come through the HTTP API.
 func (h peerHandler) Infer(ctx context.Context, r peerproto.InferenceRequest, from peerproto.Origin, onText func(string) error) (peerproto.InferenceResponse, error) {
 	n := h.n
 	req, err := fromPeerRequest(r)
 	if err != nil {
 		return peerproto.InferenceResponse{}, err
 	}
-	req.Remote = from.PeerID != "" || !consent.FromOwner(from.RemoteAddr)
+	// Every request over the peer port is work for others: the port binds all
+	// interfaces without authentication, and a bare client on loopback may be a
+	// browser page (or anything else) acting on its own.
+	req.Remote = true
 	if req.Remote {
-		task, err := taskType(r.TaskType, lastUser(req.Messages))
+		task, err := taskType(*n.cfg.Consent, r.TaskType, lastUser(req.Messages))
 		if err != nil {
 			return peerproto.InferenceResponse{}, &peerproto.Error{Code: "invalid_request", Message: "task_type: " + err.Error()}
 		}
@@ -131,7 +135,12 @@ func (h peerHandler) Stats(ctx context.Context) any { return h.n.NodeStats(ctx) 
 // NodeStats gathers the node's state.
 func (n *Node) NodeStats(ctx context.Context) NodeStats {
 	rec := n.Record()
-	st := NodeStats{NodeID: n.id.String(), Version: Version, UptimeSeconds: n.Uptime().Seconds(), Models: n.engine.Models(),
+	// Anyone may ask for stats over the peer port: no file paths in them.
+	models := n.engine.Models()
+	for i := range models {
+		models[i].Path = ""
+	}
+	st := NodeStats{NodeID: n.id.String(), Version: Version, UptimeSeconds: n.Uptime().Seconds(), Models: models,
 		Slots: n.engine.Stats(), Load: rec.Load, Accepting: rec.Accepting, Consent: n.ConsentStatus(), Energy: n.Energy(), Time: time.Now().UTC()}
 	st.Threads, st.DutyCycle = n.KernelSettings()
 	st.OwnerThreads = n.OwnerThreads()

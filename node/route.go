@@ -298,6 +298,14 @@ type links struct {
 func (l *links) get(ctx context.Context, url, peerID string) (*peerproto.Conn, error) {
 	l.mu.Lock()
 	c := l.conns[url]
+	if c != nil {
+		select {
+		case <-c.Done(): // closed by the peer (its idle close, say): dial again
+			delete(l.conns, url)
+			c = nil
+		default:
+		}
+	}
 	l.mu.Unlock()
 	if c != nil {
 		return c, nil
