@@ -15,7 +15,9 @@ export CGO_CXXFLAGS := $(CGO_OPT)
 OLLAMA_DIR = $(shell $(GO) mod download -json github.com/ollama/ollama 2>/dev/null | sed -n 's/.*"Dir": "\(.*\)".*/\1/p')
 export CGO_CPPFLAGS = -I$(OLLAMA_DIR)/llama/llama.cpp/include -I$(OLLAMA_DIR)/ml/backend/ggml/ggml/include
 
-APT_PKGS := build-essential pkg-config ca-certificates git
+# postgresql: the platform's PostgreSQL store is tested against a real server (started
+# by the tests in a temp dir on a loopback port, never the system cluster).
+APT_PKGS := build-essential pkg-config ca-certificates git postgresql
 DATA_DIR ?= $(HOME)/.aria
 FIXTURES := testdata/models
 
@@ -76,6 +78,7 @@ FUZZTIME ?= 30s
 FUZZ_TARGETS := inference/gguf:FuzzDecode openai:FuzzDecodeChatRequest openai:FuzzIntentionBodies \
 	intentions:FuzzParseCondition intentions:FuzzDecodeRecord consent:FuzzParseConfig consent:FuzzSchedule \
 	energy:FuzzLedgerOnDisk p2p:FuzzOpenRecord p2p/peerproto:FuzzDecodeEnvelope p2p/peerproto:FuzzServerFrame \
+	inference/jsonschema:FuzzParse inference/jsonschema:FuzzSchemaGrammar openai:FuzzDecodeOtherBodies \
 	storage/bolt:FuzzOpen
 fuzz:
 	@for t in $(FUZZ_TARGETS); do \

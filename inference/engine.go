@@ -107,10 +107,20 @@ type Request struct {
 	MaxTokens int      // > 0
 	Stop      []string // never emitted; generation ends with FinishStop
 	Sampling  Sampling
+	// Format, when set, constrains the output to a grammar (structured outputs, tool
+	// calls); a generation cut by MaxTokens inside it ends with FinishLength.
+	Format *Format
+	// Logprobs asks for each token's log-probability (Token.Logprob), with the
+	// TopLogprobs (0-20) most likely alternatives.
+	Logprobs    bool
+	TopLogprobs int
 	// Remote marks work done for someone other than the node's owner (a peer, a
 	// non-loopback client, a gateway's client): it runs under the consent contract's
 	// CPU share. The owner's own requests (Remote false) run at full speed.
 	Remote bool
+	// TaskType is the task type the client declared for the consent contract ("":
+	// classified from the last user message).
+	TaskType string
 }
 
 // Token is one streamed piece of output text. Text may be empty when a token's bytes
@@ -118,6 +128,10 @@ type Request struct {
 type Token struct {
 	ID   int32
 	Text string
+	// Bytes and Logprob are set when the request asked for logprobs: the token's own
+	// bytes (Text may hold some back) and its log-probability.
+	Bytes   []byte
+	Logprob *TokenLogprob
 }
 
 // Result summarises a finished generation.

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"slices"
@@ -79,13 +80,19 @@ func (s *Store) Prepare(ctx context.Context, cc ChatContext) (Injection, error) 
 		return Injection{}, err
 	}
 
-	conditions := map[string]*Condition{}
 	type fired struct{ id, reason string }
 	var firings []fired
 	var candidates []Injected
-	err = s.db.Update(func(tx *bbolt.Tx) error {
+	// pass evaluates every intention against this request in tx. With write false it
+	// only reads, and reports errNeedsWrite when something must be stored: a firing,
+	// an expiry, a tier change, a new embedding, or a session that starts or whose
+	// stored last-seen is stale. Most chats change nothing, so they never take bbolt's
+	// single writer or its fsync.
+	pass := func(tx *bbolt.Tx, write bool) error {
+		firings, candidates = nil, nil
+		conditions := map[string]*Condition{}
 		now := s.now()
-		newSession, err := s.touchSession(tx, cc.Session, now)
+		newSession, err := s.touchSession(tx, cc.Session, now, write)
 		if err != nil {
 			return err
 		}
@@ -143,6 +150,12 @@ func (s *Store) Prepare(ctx context.Context, cc ChatContext) (Injection, error) 
 		if err != nil {
 			return err
 		}
+		if !write {
+			if len(changed) > 0 {
+				return errNeedsWrite
+			}
+			return nil
+		}
 		b := tx.Bucket(bucketIntentions)
 		for _, rec := range changed {
 			if err := putRecord(b, rec); err != nil {
@@ -150,7 +163,11 @@ func (s *Store) Prepare(ctx context.Context, cc ChatContext) (Injection, error) 
 			}
 		}
 		return nil
-	})
+	}
+	err = s.db.View(func(tx *bbolt.Tx) error { return pass(tx, false) })
+	if errors.Is(err, errNeedsWrite) {
+		err = s.db.Update(func(tx *bbolt.Tx) error { return pass(tx, true) })
+	}
 	if err != nil {
 		return Injection{}, fmt.Errorf("prepare intentions: %w", err)
 	}
@@ -220,17 +237,34 @@ func (s *Store) scoreSemantic(ctx context.Context, message string) (map[string]s
 	return scores, nil
 }
 
-// touchSession records that session was seen now and reports whether this starts it:
-// it was never seen or was idle longer than SessionIdle.
-func (s *Store) touchSession(tx *bbolt.Tx, name string, now time.Time) (bool, error) {
+// errNeedsWrite ends Prepare's read-only pass when something must be stored.
+var errNeedsWrite = errors.New("intentions: needs a write")
+
+// touchEvery is how stale a session's stored last-seen may get before a chat rewrites
+// it: sessions are idle (and start anew) with this resolution, and a chat within it
+// writes nothing.
+func (s *Store) touchEvery() time.Duration { return min(3*time.Minute, s.opts.SessionIdle/10) }
+
+// touchSession reports whether this request starts session: it was never seen or was
+// idle longer than SessionIdle. With write it records the session as seen now; without,
+// it returns errNeedsWrite when that record is due (a new session, or a last-seen
+// older than touchEvery).
+func (s *Store) touchSession(tx *bbolt.Tx, name string, now time.Time, write bool) (bool, error) {
 	b := tx.Bucket(bucketSessions)
 	key := sessionKey(name)
-	isNew := true
+	isNew, stale := true, true
 	if v := b.Get(key); v != nil {
 		var sess session
 		if json.Unmarshal(v, &sess) == nil && now.Sub(sess.LastSeen) <= s.opts.SessionIdle {
 			isNew = false
+			stale = now.Sub(sess.LastSeen) >= s.touchEvery()
 		}
+	}
+	if !write {
+		if stale {
+			return isNew, errNeedsWrite
+		}
+		return isNew, nil
 	}
 	v, err := json.Marshal(session{LastSeen: now})
 	if err != nil {

@@ -512,3 +512,41 @@ func TestNoFiresLeftNoReactivation(t *testing.T) {
 		t.Fatalf("dismissing with a fire left: %v %v", got.Status, err)
 	}
 }
+
+// Defect 6: every chat used to write (and fsync) bbolt before generating, serialising
+// all chats behind bbolt's single writer. A chat that fires nothing and continues a
+// fresh session writes nothing.
+func TestPrepareWritesOnlyWhenSomethingFires(t *testing.T) {
+	e := newEnv(t, Options{SessionIdle: 30 * time.Minute})
+	e.create(timeReq("later", t0.Add(24*time.Hour)))
+	e.create(CreateRequest{Content: "Talk about the garden", TriggerType: TriggerSemantic, TriggerCondition: "tomato plants in the garden"})
+	e.create(CreateRequest{Content: "Say hi", TriggerType: TriggerCondition, TriggerCondition: "energy.total_tokens > 1000000"})
+	writes := func() int64 { st := e.db.Stats(); return st.TxStats.GetWrite() }
+	chat := func(msg string) Injection {
+		return e.prepare(ChatContext{Session: "s", Messages: []string{msg}, State: map[string]float64{"energy.total_tokens": 5}})
+	}
+	chat("hello") // the session starts: written
+	before := writes()
+	for i := range 20 {
+		e.clock.Advance(5 * time.Second)
+		if inj := chat(fmt.Sprintf("question %d about databases", i)); len(inj.Items) != 0 {
+			t.Fatalf("chat %d brought up %v", i, ids(inj))
+		}
+	}
+	if after := writes(); after != before {
+		t.Fatalf("20 chats that fired nothing wrote %d pages, want 0", after-before)
+	}
+	// The session's last-seen is refreshed once it is stale, and a firing is stored.
+	e.clock.Advance(4 * time.Minute)
+	chat("still here")
+	if writes() == before {
+		t.Fatal("a stale session was not refreshed")
+	}
+	before = writes()
+	if inj := chat("my tomato plants in the garden are wilting"); len(inj.Items) != 1 {
+		t.Fatalf("semantic intention did not fire: %v", ids(inj))
+	}
+	if writes() == before {
+		t.Fatal("a firing was not stored")
+	}
+}

@@ -38,7 +38,8 @@ func (n *Node) BeginChat(ctx context.Context, info openai.ChatInfo) (openai.Chat
 		}
 	}
 	var inj intentions.Injection
-	if n.intents != nil {
+	// Intentions belong to conversations: not to embeddings or raw completions.
+	if n.intents != nil && (info.Endpoint == "" || info.Endpoint == "responses") {
 		inj, err = n.intents.Prepare(ctx, intentions.ChatContext{
 			Session: info.Session, Messages: info.UserMessages, Context: info.Metadata, State: n.conditionState(),
 		})
@@ -112,12 +113,15 @@ func (n *Node) conditionState() map[string]float64 {
 		"slots.active":        float64(st.ActiveSlots),
 		"slots.total":         float64(st.TotalSlots),
 		"queue.length":        float64(st.Queued),
-		"peers.count":         0, // the peer network is not wired in yet
+		"peers.count":         0,
 		"node.uptime_seconds": n.Uptime().Seconds(),
 		"time.hour":           float64(now.Hour()),
 		"time.minute":         float64(now.Minute()),
 		"time.weekday":        float64(now.Weekday()),
 		"consent.running":     float64(n.admission.Running()),
+	}
+	if n.host != nil {
+		s["peers.count"] = float64(n.host.PeerCount())
 	}
 	if rep, err := n.energy.Report(); err == nil {
 		s["energy.total_inferences"] = float64(rep.Inferences)

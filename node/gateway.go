@@ -20,6 +20,7 @@ import (
 // refreshes the node's stats; while the node is unreachable /health says so.
 type Gateway struct {
 	url     string
+	token   string
 	log     *slog.Logger
 	every   time.Duration
 	started time.Time
@@ -40,6 +41,11 @@ type GatewayConfig struct {
 	URL     string        // ws://host:port of the node
 	Refresh time.Duration // how often stats are fetched (and a lost node redialled); default 2s
 	Logger  *slog.Logger
+	// OwnerToken is the node's owner token (ReadOwnerToken). Without it the node
+	// treats every request from the gateway as remote work under its consent
+	// contract. With it, requests from the gateway's loopback clients are the
+	// owner's; clients from other machines (or marked remote) stay remote.
+	OwnerToken string
 }
 
 var (
@@ -59,7 +65,7 @@ func NewGateway(ctx context.Context, cfg GatewayConfig) *Gateway {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	g := &Gateway{url: cfg.URL, log: cfg.Logger, every: cfg.Refresh, started: time.Now(), done: make(chan struct{}), kick: make(chan struct{}, 1)}
+	g := &Gateway{url: cfg.URL, token: cfg.OwnerToken, log: cfg.Logger, every: cfg.Refresh, started: time.Now(), done: make(chan struct{}), kick: make(chan struct{}, 1)}
 	wctx, cancel := context.WithCancel(context.Background())
 	g.stop = cancel
 	g.refresh(ctx)
@@ -132,7 +138,7 @@ func (g *Gateway) connection(ctx context.Context) (*peerproto.Conn, error) {
 	if c != nil {
 		return c, nil
 	}
-	c, err := peerproto.Dial(ctx, g.url, peerproto.DialOptions{Logger: g.log})
+	c, err := peerproto.Dial(ctx, g.url, peerproto.DialOptions{Logger: g.log, OwnerToken: g.token})
 	if err != nil {
 		return nil, err
 	}
@@ -241,4 +247,20 @@ func (g *Gateway) KernelSettings() (int, float64) {
 func (g *Gateway) OwnerThreads() int {
 	st, _ := g.snapshot()
 	return st.OwnerThreads
+}
+
+// Embed computes embeddings on the node over the peer protocol.
+func (g *Gateway) Embed(ctx context.Context, req inference.EmbedRequest) (inference.EmbedResult, error) {
+	c, err := g.connection(ctx)
+	if err != nil {
+		return inference.EmbedResult{}, fmt.Errorf("%w: node %s unreachable: %v", inference.ErrKernelUnavailable, g.url, err)
+	}
+	resp, err := c.Embed(ctx, peerproto.EmbedRequest{ModelID: req.Model, Input: req.Texts, Tokens: req.Tokens})
+	if err != nil {
+		if errors.Is(err, peerproto.ErrConnLost) {
+			g.dropConn(c)
+		}
+		return inference.EmbedResult{}, fromPeerError(err)
+	}
+	return inference.EmbedResult{Vectors: resp.Embeddings, PromptTokens: resp.Usage.PromptTokens}, nil
 }

@@ -367,3 +367,32 @@ func TestRecordIsRepublishedWhenLoadMovesAQuarter(t *testing.T) {
 		}
 	}
 }
+
+// Defect 7: get_peers answered {"peers":{"peers":[…]}}, and peers.count was always 0.
+func TestGetPeersAnswersAnArrayAndConditionsCountPeers(t *testing.T) {
+	a := netNode(t, nil)
+	b := netNode(t, []string{NoModel}, a.host.Addrs()[0])
+	deadline := time.Now().Add(20 * time.Second)
+	for b.host.PeerCount() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("b never connected to a")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	conn, err := peerproto.Dial(t.Context(), b.NodeURI(), peerproto.DialOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	raw, err := conn.Peers(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var list []PeerEntry
+	if err := json.Unmarshal(raw, &list); err != nil || len(list) == 0 || list[0].PeerID != a.id.String() {
+		t.Fatalf("data.peers = %s (%v), want an array naming %s", raw, err, a.id)
+	}
+	if got := b.conditionState()["peers.count"]; got != float64(b.host.PeerCount()) || got < 1 {
+		t.Fatalf("peers.count = %v, want %d", got, b.host.PeerCount())
+	}
+}

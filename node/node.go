@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -29,6 +30,7 @@ import (
 	"github.com/aria-node/aria/openai"
 	"github.com/aria-node/aria/p2p"
 	"github.com/aria-node/aria/p2p/peerproto"
+	"github.com/aria-node/aria/tenancy"
 )
 
 // Version is the node's software version.
@@ -65,6 +67,8 @@ type Config struct {
 	// a loopback-bound API answers. See openai.Access.
 	CORSOrigins  []string
 	AllowedHosts []string
+	// Platform configures the ARES platform layer (keys, quotas, metering).
+	Platform PlatformConfig
 }
 
 // DefaultDataDir is $ARIA_HOME or ~/.aria.
@@ -86,6 +90,7 @@ type Node struct {
 	engine      *local.Engine
 	started     time.Time
 	id          peer.ID
+	ownerToken  string // see OwnerTokenFile
 	db          *bolt.DB
 	energy      *energy.Tracker
 	meterNote   string
@@ -112,6 +117,9 @@ type Node struct {
 	bgCtx       context.Context // background work of the peer network (provider refreshes)
 	bgStop      context.CancelFunc
 	bg          sync.WaitGroup
+
+	platformStore tenancy.Store
+	access        func(http.Handler) http.Handler
 
 	api     *openai.Server
 	apiLn   net.Listener
@@ -187,8 +195,15 @@ func (n *Node) Start(ctx context.Context) error {
 		return err
 	}
 	n.id = id
+	if n.ownerToken, err = loadOwnerToken(n.cfg.DataDir); err != nil {
+		return err
+	}
 	n.started = time.Now()
 	if err := n.openState(); err != nil {
+		return err
+	}
+	if err := n.startPlatform(ctx); err != nil {
+		n.closeState()
 		return err
 	}
 	// Bind the API port first: a port in use is an error before minutes of model loading.
@@ -330,7 +345,8 @@ func (n *Node) apiConfig() openai.Config {
 		port = n.apiLn.Addr().(*net.TCPAddr).Port
 	}
 	return openai.Config{Backend: n, Node: n, Energy: n, Chat: n, Intentions: n.intents, Version: Version, Logger: n.log,
-		Access: openai.Access{BindHost: n.cfg.Host, Port: port, Origins: n.cfg.CORSOrigins, Hosts: n.cfg.AllowedHosts}}
+		Access:   openai.Access{BindHost: n.cfg.Host, Port: port, Origins: n.cfg.CORSOrigins, Hosts: n.cfg.AllowedHosts},
+		Platform: n.accessLayer()}
 }
 
 func (n *Node) apiLnClose() {
@@ -404,15 +420,16 @@ func (n *Node) openState() error {
 
 // closeState flushes and closes the database (idempotent).
 func (n *Node) closeState() error {
+	perr := n.stopPlatform()
 	n.mu.Lock()
 	db := n.db
 	n.db = nil
 	n.mu.Unlock()
 	if db == nil {
-		return nil
+		return perr
 	}
 	if err := db.Close(); err != nil {
 		return fmt.Errorf("database: %w", err)
 	}
-	return nil
+	return perr
 }

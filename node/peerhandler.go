@@ -16,22 +16,32 @@ type peerHandler struct{ n *Node }
 
 var _ peerproto.Handler = peerHandler{}
 
-// Infer serves a request that arrived over the WebSocket peer protocol. Peers (links
-// that proved their peer ID) and clients from other machines are remote work under
-// the consent contract, and so are bare clients, on this machine too: the owner's
-// own requests come through the HTTP API.
+// Infer serves a request that arrived over the WebSocket peer protocol. Only a client
+// on this machine that presents the owner token (OwnerTokenFile) and does not mark the
+// request remote is the owner. Peers (links that proved their peer ID), clients from
+// other machines and any other client, a gateway included, are remote work under the
+// consent contract.
 func (h peerHandler) Infer(ctx context.Context, r peerproto.InferenceRequest, from peerproto.Origin, onText func(string) error) (peerproto.InferenceResponse, error) {
+	var onChunk func(peerproto.Chunk) error
+	if onText != nil {
+		onChunk = func(ch peerproto.Chunk) error { return onText(ch.Text) }
+	}
+	return h.InferChunks(ctx, r, from, onChunk)
+}
+
+var _ peerproto.ChunkHandler = peerHandler{}
+
+// InferChunks is Infer streaming whole chunks: text and, when the request asked for
+// logprobs, each token's log-probability.
+func (h peerHandler) InferChunks(ctx context.Context, r peerproto.InferenceRequest, from peerproto.Origin, onChunk func(peerproto.Chunk) error) (peerproto.InferenceResponse, error) {
 	n := h.n
 	req, err := fromPeerRequest(r)
 	if err != nil {
 		return peerproto.InferenceResponse{}, err
 	}
-	// Every request over the peer port is work for others: the port binds all
-	// interfaces without authentication, and a bare client on loopback may be a
-	// browser page (or anything else) acting on its own.
-	req.Remote = true
+	req.Remote = req.Remote || from.PeerID != "" || !consent.FromOwner(from.RemoteAddr) || !n.isOwnerToken(from.OwnerToken)
 	if req.Remote {
-		task, err := taskType(*n.cfg.Consent, r.TaskType, lastUser(req.Messages))
+		task, err := taskType(*n.cfg.Consent, req.TaskType, lastUser(req.Messages))
 		if err != nil {
 			return peerproto.InferenceResponse{}, &peerproto.Error{Code: "invalid_request", Message: "task_type: " + err.Error()}
 		}
@@ -46,12 +56,12 @@ func (h peerHandler) Infer(ctx context.Context, r peerproto.InferenceRequest, fr
 		defer release()
 	}
 	var onToken func(inference.Token) error
-	if onText != nil {
+	if onChunk != nil {
 		onToken = func(t inference.Token) error {
-			if t.Text == "" {
+			if t.Text == "" && t.Logprob == nil {
 				return nil
 			}
-			return onText(t.Text)
+			return onChunk(peerproto.Chunk{Text: t.Text, Token: toPeerLogprob(t)})
 		}
 	}
 	res, err := n.route(ctx, req, r.Hops, onToken)
@@ -165,9 +175,7 @@ type PeerEntry struct {
 // Peers answers get_peers: the peers this node is connected to.
 func (h peerHandler) Peers(ctx context.Context) any {
 	n := h.n
-	out := struct {
-		Peers []PeerEntry `json:"peers"`
-	}{Peers: []PeerEntry{}}
+	out := []PeerEntry{} // data.peers of peers_list is this array
 	if n.host == nil {
 		return out
 	}
@@ -176,7 +184,32 @@ func (h peerHandler) Peers(ctx context.Context) any {
 		if r := p.Record; r != nil {
 			e.WSURL, e.Models, e.Load, e.Accepting = r.WSURL, r.Models, r.Load, r.Accepting
 		}
-		out.Peers = append(out.Peers, e)
+		out = append(out, e)
 	}
 	return out
+}
+
+// toPeerLogprob carries a token's logprob to a peer (nil when there is none).
+func toPeerLogprob(t inference.Token) *peerproto.TokenLogprob {
+	if t.Logprob == nil {
+		return nil
+	}
+	out := &peerproto.TokenLogprob{Bytes: t.Bytes, Logprob: t.Logprob.Logprob}
+	for _, a := range t.Logprob.Top {
+		out.Top = append(out.Top, peerproto.TopLogprob{Bytes: a.Bytes, Logprob: a.Logprob})
+	}
+	return out
+}
+
+// fromPeerLogprob is toPeerLogprob's inverse (alternatives lose their ids).
+func fromPeerLogprob(ch peerproto.Chunk) inference.Token {
+	tok := inference.Token{Text: ch.Text}
+	if lp := ch.Token; lp != nil {
+		tok.Bytes = lp.Bytes
+		tok.Logprob = &inference.TokenLogprob{Logprob: lp.Logprob}
+		for _, a := range lp.Top {
+			tok.Logprob.Top = append(tok.Logprob.Top, inference.TopLogprob{ID: -1, Bytes: a.Bytes, Logprob: a.Logprob})
+		}
+	}
+	return tok
 }

@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -204,12 +205,12 @@ func (n *Node) forward(ctx context.Context, p p2p.PeerRecord, req inference.Requ
 // inferOver runs an engine request on the node at the other end of conn, streaming its
 // text to onToken (when set).
 func inferOver(ctx context.Context, conn *peerproto.Conn, req inference.Request, hops int, onToken func(inference.Token) error) (inference.Result, error) {
-	var onText func(string) error
+	var onChunk func(peerproto.Chunk) error
 	if onToken != nil {
-		onText = func(s string) error { return onToken(inference.Token{Text: s}) }
+		onChunk = func(ch peerproto.Chunk) error { return onToken(fromPeerLogprob(ch)) }
 	}
 	start := time.Now()
-	resp, err := conn.Infer(ctx, toPeerRequest(req, hops), onText)
+	resp, err := conn.InferChunks(ctx, toPeerRequest(req, hops), onChunk)
 	if err != nil {
 		return inference.Result{}, err
 	}
@@ -217,19 +218,24 @@ func inferOver(ctx context.Context, conn *peerproto.Conn, req inference.Request,
 		CompletionTokens: resp.Usage.CompletionTokens, Decode: time.Since(start)}, nil
 }
 
-// toPeerRequest carries an engine request to a peer.
+// toPeerRequest carries an engine request to a peer: every sampling field, the task
+// type and the remote mark (TestRequestRoundTripCarriesEveryField).
 func toPeerRequest(req inference.Request, hops int) peerproto.InferenceRequest {
-	out := peerproto.InferenceRequest{ModelID: req.Model, MaxTokens: req.MaxTokens, Stop: req.Stop, Hops: hops, Prompt: req.Prompt}
+	out := peerproto.InferenceRequest{ModelID: req.Model, MaxTokens: req.MaxTokens, Stop: req.Stop, Hops: hops, Prompt: req.Prompt,
+		TaskType: req.TaskType, Remote: req.Remote}
+	if req.Format != nil {
+		out.Format, _ = json.Marshal(req.Format)
+	}
+	out.Logprobs, out.TopLogprobs = req.Logprobs, req.TopLogprobs
 	for _, m := range req.Messages {
 		out.Messages = append(out.Messages, peerproto.Message{Role: m.Role, Content: m.Content})
 	}
 	sp := req.Sampling
-	t, p := float64(sp.Temperature), float64(sp.TopP)
-	out.Temperature, out.TopP = &t, &p
-	if sp.TopK > 0 {
-		k := sp.TopK
-		out.TopK = &k
-	}
+	f := func(v float32) *float64 { x := float64(v); return &x }
+	out.Temperature, out.TopP, out.MinP = f(sp.Temperature), f(sp.TopP), f(sp.MinP)
+	out.RepeatPenalty, out.PresencePenalty, out.FrequencyPenalty = f(sp.RepeatPenalty), f(sp.PresencePenalty), f(sp.FrequencyPenalty)
+	k, n := sp.TopK, sp.RepeatLastN
+	out.TopK, out.RepeatLastN = &k, &n
 	if !sp.RandomSeed {
 		s := int64(sp.Seed)
 		out.Seed = &s
@@ -237,9 +243,11 @@ func toPeerRequest(req inference.Request, hops int) peerproto.InferenceRequest {
 	return out
 }
 
-// fromPeerRequest turns a peer-protocol request into an engine request.
+// fromPeerRequest turns a peer-protocol request into an engine request. Absent
+// sampling fields take DefaultSampling's values.
 func fromPeerRequest(r peerproto.InferenceRequest) (inference.Request, error) {
-	req := inference.Request{Model: r.ModelID, MaxTokens: r.MaxTokens, Stop: r.Stop, Sampling: inference.DefaultSampling()}
+	req := inference.Request{Model: r.ModelID, MaxTokens: r.MaxTokens, Stop: r.Stop, Sampling: inference.DefaultSampling(),
+		TaskType: r.TaskType, Remote: r.Remote}
 	if req.Model == "" {
 		return req, &peerproto.Error{Code: "invalid_request", Message: "model_id is required"}
 	}
@@ -259,17 +267,37 @@ func fromPeerRequest(r peerproto.InferenceRequest) (inference.Request, error) {
 	default:
 		return req, &peerproto.Error{Code: "invalid_request", Message: "query, prompt or messages is required"}
 	}
-	if r.Temperature != nil {
-		req.Sampling.Temperature = float32(*r.Temperature)
+	sp := &req.Sampling
+	set := func(dst *float32, v *float64) {
+		if v != nil {
+			*dst = float32(*v)
+		}
 	}
-	if r.TopP != nil {
-		req.Sampling.TopP = float32(*r.TopP)
-	}
+	set(&sp.Temperature, r.Temperature)
+	set(&sp.TopP, r.TopP)
+	set(&sp.MinP, r.MinP)
+	set(&sp.RepeatPenalty, r.RepeatPenalty)
+	set(&sp.PresencePenalty, r.PresencePenalty)
+	set(&sp.FrequencyPenalty, r.FrequencyPenalty)
 	if r.TopK != nil {
-		req.Sampling.TopK = *r.TopK
+		sp.TopK = *r.TopK
+	}
+	if r.RepeatLastN != nil {
+		sp.RepeatLastN = *r.RepeatLastN
 	}
 	if r.Seed != nil {
-		req.Sampling.Seed, req.Sampling.RandomSeed = uint64(*r.Seed), false
+		sp.Seed, sp.RandomSeed = uint64(*r.Seed), false
+	}
+	req.Logprobs, req.TopLogprobs = r.Logprobs, r.TopLogprobs
+	if len(r.Format) > 0 {
+		var f inference.Format
+		if err := json.Unmarshal(r.Format, &f); err != nil {
+			return req, &peerproto.Error{Code: "invalid_request", Message: "format: " + err.Error()}
+		}
+		if _, err := f.Grammar(); err != nil {
+			return req, &peerproto.Error{Code: "invalid_request", Message: err.Error()}
+		}
+		req.Format = &f
 	}
 	// The same rules as HTTP: ranges (temperature 1e308 was accepted here and
 	// refused there), message count and size limits.

@@ -103,6 +103,7 @@ type chatParams struct {
 	stream       bool
 	includeUsage bool
 	seeded       bool
+	tools        toolParams
 }
 
 var roleAlias = map[string]string{"system": "system", "developer": "system", "user": "user", "assistant": "assistant"}
@@ -120,16 +121,22 @@ func toEngineRequest(r *ChatCompletionRequest) (chatParams, *APIError) {
 	if len(r.Messages) == 0 {
 		return p, invalidRequest("'messages' must contain at least one message")
 	}
-	msgs := make([]inference.Message, len(r.Messages))
-	for i, m := range r.Messages {
-		role, ok := roleAlias[m.Role]
-		if !ok {
-			if m.Role == "" {
-				return p, invalidRequest("'messages[%d].role' is required", i)
-			}
-			return p, invalidRequest("'messages[%d].role' must be one of system, user, assistant; got %q", i, m.Role)
+	format, tp, apiErr := formatOf(r)
+	if apiErr != nil {
+		return p, apiErr
+	}
+	msgs, apiErr := renderMessages(r, tp)
+	if apiErr != nil {
+		return p, apiErr
+	}
+	p.tools = tp
+	if r.TopLogprobs != nil {
+		if *r.TopLogprobs < 0 || *r.TopLogprobs > inference.MaxTopLogprobs {
+			return p, invalidRequest("'top_logprobs' must be between 0 and %d, got %d", inference.MaxTopLogprobs, *r.TopLogprobs)
 		}
-		msgs[i] = inference.Message{Role: role, Content: string(m.Content)}
+		if !r.Logprobs {
+			return p, invalidRequest("'top_logprobs' requires 'logprobs' to be true")
+		}
 	}
 	maxTokens := DefaultMaxTokens
 	if r.MaxCompletionTokens != nil {
@@ -212,7 +219,13 @@ func toEngineRequest(r *ChatCompletionRequest) (chatParams, *APIError) {
 		}
 		p.includeUsage = r.StreamOptions.IncludeUsage
 	}
-	p.req = inference.Request{Model: r.Model, Messages: msgs, MaxTokens: maxTokens, Stop: []string(r.Stop), Sampling: s}
+	p.req = inference.Request{Model: r.Model, Messages: msgs, MaxTokens: maxTokens, Stop: []string(r.Stop), Sampling: s, Format: format}
+	if r.Logprobs {
+		p.req.Logprobs = true
+		if r.TopLogprobs != nil {
+			p.req.TopLogprobs = *r.TopLogprobs
+		}
+	}
 	// The engine's own rules (ranges, message and size limits), the same for every front end.
 	if err := p.req.Validate(); err != nil {
 		return p, fromEngine(err)

@@ -1,6 +1,7 @@
 package openai
 
 import (
+	"encoding/json"
 	"net/http"
 	"testing"
 )
@@ -29,6 +30,9 @@ func FuzzDecodeChatRequest(f *testing.F) {
 		`{} {}`,
 		`{"model":"m","messages":[{"role":"user","content":"\ud800"}]}`,
 		"{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"\xff\xfe\"}]}",
+		`{"model":"m","messages":[{"role":"user","content":"q"}],"tools":[{"type":"function","function":{"name":"f","parameters":{"type":"object","properties":{"a":{"type":"integer","minimum":1}}}}}],"tool_choice":"required"}`,
+		`{"model":"m","messages":[{"role":"user","content":"q"}],"response_format":{"type":"json_schema","json_schema":{"name":"x","schema":{"anyOf":[{"type":"string","pattern":"^a+$"},{"$ref":"#/$defs/n"}],"$defs":{"n":{"type":"null"}}}}}}`,
+		`{"model":"m","messages":[{"role":"user","content":"q"},{"role":"assistant","tool_calls":[{"id":"c","type":"function","function":{"name":"f","arguments":"{}"}}]},{"role":"tool","tool_call_id":"c","content":"r"}],"logprobs":true,"top_logprobs":3}`,
 	} {
 		f.Add([]byte(s))
 	}
@@ -79,6 +83,41 @@ func FuzzDecodeChatRequest(f *testing.F) {
 			if c.Sampling.RandomSeed == p.seeded {
 				t.Fatalf("choice %d: RandomSeed %v with seeded %v", i, c.Sampling.RandomSeed, p.seeded)
 			}
+		}
+	})
+}
+
+// FuzzDecodeOtherBodies: the embeddings and completions decoders never panic, and
+// every refusal is a 400 with a message.
+func FuzzDecodeOtherBodies(f *testing.F) {
+	for _, s := range []string{
+		`{"model":"m","input":"hi"}`, `{"model":"m","input":["a","b"],"encoding_format":"base64"}`,
+		`{"model":"m","input":[1,2,3]}`, `{"model":"m","input":[[1],[2,3]]}`, `{"model":"m","input":[[]]}`,
+		`{"model":"m","input":[1,"a"]}`, `{"model":"m","prompt":"x","max_tokens":3,"logprobs":2,"echo":true}`,
+		`{"model":"m","prompt":["a","b"],"n":9}`, `{"model":"m","prompt":[[1,2]]}`, `{"model":"m","prompt":"x","suffix":"y"}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		check := func(e *APIError) {
+			if e.Status != http.StatusBadRequest || e.Message == "" {
+				t.Fatalf("error %+v for %q", e, body)
+			}
+		}
+		if req, apiErr := decodeEmbeddingRequest(body); apiErr != nil {
+			check(apiErr)
+		} else if req.Input.Inputs() == 0 || req.Model == "" {
+			t.Fatalf("accepted %q", body)
+		}
+		var cr CompletionRequest
+		if err := json.Unmarshal(body, &cr); err != nil {
+			check(jsonError(err, body))
+			return
+		}
+		if p, apiErr := toCompletionParams(&cr); apiErr != nil {
+			check(apiErr)
+		} else if len(p.prompts)*p.chat.n > MaxN || len(p.prompts) == 0 {
+			t.Fatalf("accepted %d completions: %q", len(p.prompts)*p.chat.n, body)
 		}
 	})
 }

@@ -42,6 +42,7 @@ func (s *Server) handleChat(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p.req.Remote = remoteClient(r) // the consent contract's CPU share applies to others' work only
+	p.req.TaskType = req.TaskType
 	if s.cfg.Chat != nil {
 		turn, err := s.cfg.Chat.BeginChat(r.Context(), chatInfo(r, req, p))
 		if err != nil {
@@ -69,13 +70,24 @@ func (s *Server) completeChat(w http.ResponseWriter, r *http.Request, p chatPara
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
 	results := make([]inference.Result, p.n)
+	logprobs := make([][]TokenLogprob, p.n)
 	errs := make([]error, p.n)
 	var wg sync.WaitGroup
 	for i := range p.n {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			results[i], errs[i] = s.generate(ctx, p.forChoice(i), start, nil)
+			var onToken func(inference.Token) error
+			if p.req.Logprobs {
+				logprobs[i] = []TokenLogprob{}
+				onToken = func(t inference.Token) error {
+					if t.Logprob != nil {
+						logprobs[i] = append(logprobs[i], toTokenLogprob(t))
+					}
+					return nil
+				}
+			}
+			results[i], errs[i] = s.generate(ctx, p.forChoice(i), start, onToken)
 			if errs[i] != nil {
 				cancel()
 			}
@@ -91,7 +103,7 @@ func (s *Server) completeChat(w http.ResponseWriter, r *http.Request, p chatPara
 	resp := ChatCompletion{ID: id, Object: "chat.completion", Created: created, Model: p.req.Model,
 		SystemFingerprint: fingerprint(s.cfg.Version), Choices: make([]Choice, p.n)}
 	for i, res := range results {
-		resp.Choices[i] = Choice{Index: i, Message: ResponseMessage{Role: "assistant", Content: res.Text}, FinishReason: res.FinishReason}
+		resp.Choices[i] = chatChoice(i, res, p, logprobs[i])
 		resp.Usage.CompletionTokens += res.CompletionTokens
 		resp.Usage.PromptTokens = res.PromptTokens
 	}
@@ -100,16 +112,42 @@ func (s *Server) completeChat(w http.ResponseWriter, r *http.Request, p chatPara
 	return true
 }
 
-// generate runs one choice on the backend and records its metrics. onText, if set,
-// gets every non-empty piece of output text.
-func (s *Server) generate(ctx context.Context, req inference.Request, start time.Time, onText func(string) error) (inference.Result, error) {
+// chatChoice builds one choice: tool calls when the model made them (finish reason
+// tool_calls), else the text.
+func chatChoice(i int, res inference.Result, p chatParams, lps []TokenLogprob) Choice {
+	c := Choice{Index: i, Message: ResponseMessage{Role: "assistant"}, FinishReason: res.FinishReason}
+	if p.tools.mode != "" && res.FinishReason == inference.FinishStop {
+		if calls, ok := parseToolCalls(res.Text); ok {
+			c.Message.ToolCalls = calls
+			c.FinishReason = "tool_calls"
+		}
+	}
+	if c.Message.ToolCalls == nil {
+		text := res.Text
+		c.Message.Content = &text
+	}
+	if lps != nil {
+		c.Logprobs = &ChoiceLogprobs{Content: lps}
+	}
+	return c
+}
+
+// generate runs one choice on the backend and records its metrics. onToken, if set,
+// gets every token (Text may be empty when held back).
+func (s *Server) generate(ctx context.Context, req inference.Request, start time.Time, onToken func(inference.Token) error) (res inference.Result, err error) {
 	tr := s.metrics.tracker(start)
-	res, err := s.cfg.Backend.Generate(ctx, req, func(t inference.Token) error {
+	sampled := 0
+	if sink := usageSinkFrom(ctx); sink != nil {
+		// Billed as sampled: a stream the client abandons still counts what it used.
+		defer func() { sink.AddUsage(res.PromptTokens, max(res.CompletionTokens, sampled)) }()
+	}
+	res, err = s.cfg.Backend.Generate(ctx, req, func(t inference.Token) error {
+		sampled++
 		tr.token(t)
-		if onText == nil || t.Text == "" {
+		if onToken == nil {
 			return nil
 		}
-		return onText(t.Text)
+		return onToken(t)
 	})
 	s.metrics.finished(req.Model, res, err)
 	return res, err
@@ -145,7 +183,7 @@ func (s *Server) hasModel(id string) bool {
 // streamEvent is one choice's progress, passed from generating goroutines to the writer.
 type streamEvent struct {
 	choice int
-	text   string
+	tok    inference.Token
 	result *inference.Result
 	err    error
 }
@@ -164,26 +202,52 @@ func (s *Server) streamChat(w http.ResponseWriter, r *http.Request, p chatParams
 		return c
 	}
 	roleSent := make([]bool, p.n)
-	// emit writes one event; it runs on the handler goroutine only.
+	tools := make([]*toolStream, p.n)
+	if p.tools.mode != "" {
+		for i := range tools {
+			tools[i] = newToolStream(p.tools.mode != "auto")
+		}
+	}
+	// send writes one delta (the first carries the role); it runs on the handler goroutine only.
+	send := func(choice int, d Delta, lp *ChoiceLogprobs) error {
+		if !roleSent[choice] {
+			roleSent[choice] = true
+			d.Role = "assistant"
+		}
+		c := chunk(choice, d, nil)
+		c.Choices[0].Logprobs = lp
+		return sse.event(c)
+	}
 	emit := func(ev streamEvent) error {
-		if !roleSent[ev.choice] {
-			roleSent[ev.choice] = true
-			if err := sse.event(chunk(ev.choice, Delta{Role: "assistant", Content: ev.text}, nil)); err != nil {
+		var lp *ChoiceLogprobs
+		if ev.tok.Logprob != nil {
+			lp = &ChoiceLogprobs{Content: []TokenLogprob{toTokenLogprob(ev.tok)}}
+		}
+		text, deltas := ev.tok.Text, []ToolCallDelta(nil)
+		if ts := tools[ev.choice]; ts != nil {
+			text, deltas = ts.push(text)
+		}
+		if text != "" || lp != nil || (!roleSent[ev.choice] && deltas == nil) {
+			if err := send(ev.choice, Delta{Content: text}, lp); err != nil {
 				return err
 			}
-			return nil
 		}
-		if ev.text == "" {
-			return nil
+		for _, d := range deltas {
+			if err := send(ev.choice, Delta{ToolCalls: []ToolCallDelta{d}}, nil); err != nil {
+				return err
+			}
 		}
-		return sse.event(chunk(ev.choice, Delta{Content: ev.text}, nil))
+		return nil
 	}
 
 	results := make([]inference.Result, p.n)
 	var firstErr error
 	if p.n == 1 {
-		results[0], firstErr = s.generate(ctx, p.forChoice(0), start, func(text string) error {
-			return emit(streamEvent{text: text})
+		results[0], firstErr = s.generate(ctx, p.forChoice(0), start, func(t inference.Token) error {
+			if t.Text == "" && t.Logprob == nil {
+				return nil
+			}
+			return emit(streamEvent{tok: t})
 		})
 	} else {
 		events := make(chan streamEvent, 64)
@@ -192,9 +256,12 @@ func (s *Server) streamChat(w http.ResponseWriter, r *http.Request, p chatParams
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				res, err := s.generate(ctx, p.forChoice(i), start, func(text string) error {
+				res, err := s.generate(ctx, p.forChoice(i), start, func(t inference.Token) error {
+					if t.Text == "" && t.Logprob == nil {
+						return nil
+					}
 					select {
-					case events <- streamEvent{choice: i, text: text}:
+					case events <- streamEvent{choice: i, tok: t}:
 						return nil
 					case <-ctx.Done():
 						return ctx.Err()
@@ -239,13 +306,23 @@ func (s *Server) streamChat(w http.ResponseWriter, r *http.Request, p chatParams
 	}
 	var usage Usage
 	for i, res := range results {
+		finish := res.FinishReason
+		if ts := tools[i]; ts != nil {
+			if rest := ts.flush(); rest != "" {
+				if send(i, Delta{Content: rest}, nil) != nil {
+					return false
+				}
+			}
+			if ts.isCalls() && finish == inference.FinishStop {
+				finish = "tool_calls"
+			}
+		}
 		if !roleSent[i] {
-			roleSent[i] = true
-			if sse.event(chunk(i, Delta{Role: "assistant"}, nil)) != nil {
+			if send(i, Delta{}, nil) != nil {
 				return false
 			}
 		}
-		if sse.event(chunk(i, Delta{}, finishPtr(res.FinishReason))) != nil {
+		if sse.event(chunk(i, Delta{}, finishPtr(finish))) != nil {
 			return false
 		}
 		usage.PromptTokens = res.PromptTokens

@@ -38,6 +38,9 @@ type ChatInfo struct {
 	UserMessages []string          // text of the user messages, oldest first
 	TaskType     string            // declared task type, "" when the client did not say
 	Remote       bool              // not the node's owner: see HeaderOrigin
+	// Endpoint is "" for chat completions; "completions", "embeddings" or "responses"
+	// for the other generation endpoints, which are admitted the same way.
+	Endpoint string
 }
 
 // ChatTurn is the hook's answer.

@@ -94,6 +94,11 @@ func (m *metrics) finished(model string, res inference.Result, err error) {
 	m.finishes.WithLabelValues(model, reason).Inc()
 }
 
+// embedded counts the tokens of an embeddings request.
+func (m *metrics) embedded(model string, tokens int) {
+	m.promptTokens.WithLabelValues(model).Add(float64(tokens))
+}
+
 type statusWriter struct {
 	http.ResponseWriter
 	code    int

@@ -71,6 +71,9 @@ type Config struct {
 	Registry     *prometheus.Registry // default: a new registry with Go and process collectors
 	Access       Access               // browser origins and Host names allowed (default: own and localhost only)
 	Timeouts     Timeouts             // HTTP deadlines (default: header 10 s, body 30 s, idle 60 s, each write 30 s)
+	// Platform, when set, wraps the routes: the platform layer (ARES endpoints, API
+	// keys, quotas and metering) sees every request before the OpenAI handlers do.
+	Platform func(next http.Handler) http.Handler
 }
 
 // Server is the OpenAI-compatible HTTP API.
@@ -120,6 +123,8 @@ type route struct {
 func (s *Server) routes() http.Handler {
 	routes := []route{
 		{"/v1/chat/completions", map[string]http.HandlerFunc{"POST": s.handleChat}},
+		{"/v1/completions", map[string]http.HandlerFunc{"POST": s.handleCompletions}},
+		{"/v1/embeddings", map[string]http.HandlerFunc{"POST": s.handleEmbeddings}},
 		{"/v1/models", map[string]http.HandlerFunc{"GET": s.handleModels}},
 		{"/v1/models/{id...}", map[string]http.HandlerFunc{"GET": s.handleModel}},
 		{"/v1/status", map[string]http.HandlerFunc{"GET": s.handleStatus}},
@@ -163,7 +168,11 @@ func (s *Server) routes() http.Handler {
 	mux.Handle("/", s.metrics.instrument("other", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, notFound())
 	})))
-	return s.guard(s.recoverer(mux))
+	var h http.Handler = mux
+	if s.cfg.Platform != nil {
+		h = s.cfg.Platform(mux)
+	}
+	return s.guard(s.recoverer(h))
 }
 
 // recoverer turns a handler panic into a 500 instead of a dropped connection.

@@ -29,7 +29,7 @@ func TestNonStreamChoices(t *testing.T) {
 		t.Fatalf("%d choices, want 3", len(c.Choices))
 	}
 	for i, ch := range c.Choices {
-		if ch.Index != i || ch.Message.Role != "assistant" || ch.Message.Content != "Once upon a time" || ch.FinishReason != "stop" {
+		if ch.Index != i || ch.Message.Role != "assistant" || ch.Message.Content == nil || *ch.Message.Content != "Once upon a time" || ch.FinishReason != "stop" {
 			t.Errorf("choice %d: %+v", i, ch)
 		}
 	}

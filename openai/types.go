@@ -38,6 +38,13 @@ type ChatCompletionRequest struct {
 	TopK          *int     `json:"top_k"`
 	MinP          *float64 `json:"min_p"`
 	RepeatPenalty *float64 `json:"repeat_penalty"`
+	// Tools, structured outputs and logprobs (tools.go).
+	Tools             []Tool          `json:"tools"`
+	ToolChoice        *ToolChoice     `json:"tool_choice"`
+	ParallelToolCalls *bool           `json:"parallel_tool_calls"`
+	ResponseFormat    *ResponseFormat `json:"response_format"`
+	Logprobs          bool            `json:"logprobs"`
+	TopLogprobs       *int            `json:"top_logprobs"`
 }
 
 // StreamOptions is stream_options.
@@ -48,9 +55,11 @@ type StreamOptions struct {
 // ChatMessage is one message. Content may be a string or an array of content parts
 // (only text parts are accepted).
 type ChatMessage struct {
-	Role    string      `json:"role"`
-	Content TextContent `json:"content"`
-	Name    string      `json:"name,omitempty"`
+	Role       string      `json:"role"`
+	Content    TextContent `json:"content"`
+	Name       string      `json:"name,omitempty"`
+	ToolCalls  []ToolCall  `json:"tool_calls,omitempty"`   // assistant messages
+	ToolCallID string      `json:"tool_call_id,omitempty"` // tool messages
 }
 
 // TextContent is a message's text: a JSON string, null, or an array of
@@ -140,13 +149,17 @@ type ChatCompletion struct {
 type Choice struct {
 	Index        int             `json:"index"`
 	Message      ResponseMessage `json:"message"`
+	Logprobs     *ChoiceLogprobs `json:"logprobs"`
 	FinishReason string          `json:"finish_reason"`
 }
 
-// ResponseMessage is the assistant's message.
+// ResponseMessage is the assistant's message. Content is null when the model called
+// tools.
 type ResponseMessage struct {
-	Role    string `json:"role"`
-	Content string `json:"content"`
+	Role      string     `json:"role"`
+	Content   *string    `json:"content"`
+	ToolCalls []ToolCall `json:"tool_calls,omitempty"`
+	Refusal   *string    `json:"refusal"`
 }
 
 // Usage counts tokens.
@@ -169,15 +182,17 @@ type ChatCompletionChunk struct {
 
 // ChunkChoice is one choice's delta.
 type ChunkChoice struct {
-	Index        int     `json:"index"`
-	Delta        Delta   `json:"delta"`
-	FinishReason *string `json:"finish_reason"`
+	Index        int             `json:"index"`
+	Delta        Delta           `json:"delta"`
+	Logprobs     *ChoiceLogprobs `json:"logprobs,omitempty"`
+	FinishReason *string         `json:"finish_reason"`
 }
 
 // Delta is the new part of a streamed message.
 type Delta struct {
-	Role    string `json:"role,omitempty"`
-	Content string `json:"content,omitempty"`
+	Role      string          `json:"role,omitempty"`
+	Content   string          `json:"content,omitempty"`
+	ToolCalls []ToolCallDelta `json:"tool_calls,omitempty"`
 }
 
 // ModelList is GET /v1/models.

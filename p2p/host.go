@@ -625,6 +625,9 @@ feed:
 	return found, nil
 }
 
+// PeerCount is how many peers the host is connected to now (no lookups).
+func (h *Host) PeerCount() int { return len(h.host.Network().Peers()) }
+
 // Peers lists the connected peers with their records and latency. A peer's record is looked up again (within
 // ctx) when the last lookup is older than a minute, or 5 s when it found none; otherwise the cached one is used.
 func (h *Host) Peers(ctx context.Context) []PeerInfo {

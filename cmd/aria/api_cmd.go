@@ -102,6 +102,8 @@ func apiStartCommand() *cli.Command {
 			&cli.StringFlag{Name: "host", Value: "127.0.0.1", Usage: "address the API binds to"},
 			&cli.StringFlag{Name: "node-host", Value: "localhost", EnvVars: []string{"ARIA_NODE_HOST"}, Usage: "the node's host"},
 			&cli.IntFlag{Name: "node-port", Value: 8765, EnvVars: []string{"ARIA_NODE_PORT"}, Usage: "the node's WebSocket port"},
+			&cli.BoolFlag{Name: "owner", Usage: "act for the node's owner: present the owner token from --data-dir, so this machine's own clients run at full speed outside the consent contract (clients from other machines, or marked X-Aria-Origin: remote, stay remote)"},
+			dataDirFlag(),
 			corsOriginsFlag(), allowedHostsFlag(),
 		},
 		Action: func(c *cli.Context) error {
@@ -113,7 +115,15 @@ func apiStartCommand() *cli.Command {
 				return fmt.Errorf("HTTP API: %w", err)
 			}
 			url := nodeURL(c)
-			gw := node.NewGateway(c.Context, node.GatewayConfig{URL: url})
+			gcfg := node.GatewayConfig{URL: url}
+			if c.Bool("owner") {
+				tok, err := node.ReadOwnerToken(c.String("data-dir"))
+				if err != nil {
+					return usageError("--owner: cannot read the node's owner token: %v (is the node running with this --data-dir?)", err)
+				}
+				gcfg.OwnerToken = tok
+			}
+			gw := node.NewGateway(c.Context, gcfg)
 			defer gw.Close()
 			srv := openai.NewServer(openai.Config{Backend: gw, Node: gw, Energy: gw, Version: node.Version,
 				Access: openai.Access{BindHost: c.String("host"), Port: ln.Addr().(*net.TCPAddr).Port,

@@ -18,28 +18,28 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/aria-node/aria/inference"
-	"github.com/aria-node/aria/inference/local"
 	"github.com/aria-node/aria/inference/llamacpp"
+	"github.com/aria-node/aria/inference/local"
 	"github.com/aria-node/aria/node"
 	"github.com/aria-node/aria/openai"
 )
 
 type benchReport struct {
-	Model         string                  `json:"model"`
-	Threads       int                     `json:"threads"`
-	Reps          int                     `json:"reps"`
-	PromptTokens  int                     `json:"prompt_tokens"`
-	DecodeTokens  int                     `json:"decode_tokens"`
-	KernelPPTokS  float64                 `json:"kernel_prompt_tok_s"`
-	KernelTGTokS  float64                 `json:"kernel_decode_tok_s"`
-	EngineTGTokS  float64                 `json:"engine_decode_tok_s"`
-	EngineRatio   float64                 `json:"engine_to_kernel_ratio"`
-	SampledTGTokS float64                 `json:"engine_sampled_decode_tok_s"`
-	SampledRatio  float64                 `json:"engine_sampled_to_kernel_ratio"`
+	Model         string              `json:"model"`
+	Threads       int                 `json:"threads"`
+	Reps          int                 `json:"reps"`
+	PromptTokens  int                 `json:"prompt_tokens"`
+	DecodeTokens  int                 `json:"decode_tokens"`
+	KernelPPTokS  float64             `json:"kernel_prompt_tok_s"`
+	KernelTGTokS  float64             `json:"kernel_decode_tok_s"`
+	EngineTGTokS  float64             `json:"engine_decode_tok_s"`
+	EngineRatio   float64             `json:"engine_to_kernel_ratio"`
+	SampledTGTokS float64             `json:"engine_sampled_decode_tok_s"`
+	SampledRatio  float64             `json:"engine_sampled_to_kernel_ratio"`
 	Parallel      []local.EngineBench `json:"parallel"`
-	ParallelRatio float64                 `json:"parallel_max_to_1_ratio,omitempty"`
-	SystemInfo    string                  `json:"system_info"`
-	HTTP          *httpReport             `json:"http,omitempty"`
+	ParallelRatio float64             `json:"parallel_max_to_1_ratio,omitempty"`
+	SystemInfo    string              `json:"system_info"`
+	HTTP          *httpReport         `json:"http,omitempty"`
 }
 
 type httpReport struct {

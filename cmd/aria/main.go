@@ -43,6 +43,7 @@ func main() {
 			energyCommand(),
 			networkCommand(),
 			intentionsCommand(),
+			adminCommand(),
 		},
 		ExitErrHandler: func(c *cli.Context, err error) {},
 	}

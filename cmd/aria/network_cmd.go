@@ -85,12 +85,10 @@ func networkCommand() *cli.Command {
 					return err
 				}
 				if c.Bool("json") {
-					return printJSON(json.RawMessage(raw))
+					return printJSON(map[string]json.RawMessage{"peers": raw})
 				}
-				var list struct {
-					Peers []node.PeerEntry `json:"peers"`
-				}
-				if err := json.Unmarshal(raw, &list); err != nil {
+				var list struct{ Peers []node.PeerEntry }
+				if err := json.Unmarshal(raw, &list.Peers); err != nil {
 					return cli.Exit(fmt.Sprintf("node at %s: peers_list: %v", nodeURL(c), err), 1)
 				}
 				tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)

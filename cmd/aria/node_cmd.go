@@ -22,7 +22,7 @@ func nodeCommand() *cli.Command {
 		Subcommands: []*cli.Command{{
 			Name:  "start",
 			Usage: "load models and serve until SIGINT/SIGTERM",
-			Flags: append(append(append(append(engineFlags(), energyFlags()...), consentFlags()...), peerFlags()...),
+			Flags: append(append(append(append(append(engineFlags(), energyFlags()...), consentFlags()...), peerFlags()...), platformFlags()...),
 				dataDirFlag(),
 				&cli.StringSliceFlag{Name: "model", Usage: "GGUF path, model name in the data dir, or synthetic shape (tiny, 700m, 2b); repeatable (default: tiny)"},
 				&cli.StringFlag{Name: "host", Value: "127.0.0.1", Usage: "address the HTTP API binds to"},
@@ -62,6 +62,7 @@ func nodeCommand() *cli.Command {
 					Port:             c.Int("port"),
 					CORSOrigins:      c.StringSlice("cors-origins"),
 					AllowedHosts:     c.StringSlice("allowed-hosts"),
+					Platform:         platformConfig(c),
 				})
 				if err := n.Start(c.Context); err != nil {
 					return err

@@ -194,7 +194,7 @@ func TestCancellationFreesSlot(t *testing.T) {
 	e := newEngine(t, local.Options{Slots: 1, QueueSize: 1}, tiny(t))
 	ctx, cancel := context.WithCancel(context.Background())
 	got := 0
-	_, err := e.Generate(ctx, inference.Request{Model: "tiny-tq2_0", Prompt: "long", MaxTokens: 1000, Sampling: greedy(1)},
+	res, err := e.Generate(ctx, inference.Request{Model: "tiny-tq2_0", Prompt: "long", MaxTokens: 1000, Sampling: greedy(1)},
 		func(inference.Token) error {
 			got++
 			if got == 3 {
@@ -204,6 +204,10 @@ func TestCancellationFreesSlot(t *testing.T) {
 		})
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("err = %v, want context.Canceled", err)
+	}
+	// A cancelled generation reports what it consumed (the platform bills it).
+	if res.PromptTokens == 0 || res.CompletionTokens != got {
+		t.Fatalf("cancelled result %+v after %d tokens", res, got)
 	}
 	waitIdle(t, e)
 	// An error from the callback cancels too.

@@ -81,6 +81,7 @@ type Engine struct {
 	opts    Options
 	mu      sync.RWMutex
 	runners map[string]*runner
+	loading map[string]uint64 // ids being loaded and the memory they reserved
 	order   []string
 	closed  bool
 }
@@ -115,17 +116,6 @@ func (e *Engine) Load(ctx context.Context, path string, lo LoadOptions) (inferen
 	if lo.ID != "" {
 		info.ID = lo.ID
 	}
-	e.mu.RLock()
-	_, dup := e.runners[info.ID]
-	closed := e.closed
-	e.mu.RUnlock()
-	if closed {
-		return inference.ModelInfo{}, inference.ErrClosed
-	}
-	if dup {
-		return inference.ModelInfo{}, fmt.Errorf("load model %s: a model with id %q is already loaded", path, info.ID)
-	}
-
 	slotCtx := e.opts.SlotContext
 	if slotCtx <= 0 {
 		slotCtx = 4096
@@ -144,17 +134,45 @@ func (e *Engine) Load(ctx context.Context, path string, lo LoadOptions) (inferen
 			path, need>>20, uint64(info.FileSize)>>20, kv>>20, e.opts.Slots, slotCtx, limit>>20)
 	}
 
+	// The id and the memory are reserved under the lock, so concurrent loads of one
+	// model cannot both load it, and concurrent loads cannot overshoot the budget.
+	e.mu.Lock()
+	if e.closed {
+		e.mu.Unlock()
+		return inference.ModelInfo{}, inference.ErrClosed
+	}
+	_, dup := e.runners[info.ID]
+	_, dupLoading := e.loading[info.ID]
+	if dup || dupLoading {
+		e.mu.Unlock()
+		return inference.ModelInfo{}, fmt.Errorf("load model %s: a model with id %q is already loaded", path, info.ID)
+	}
 	if budget := e.opts.MemoryBudget; budget > 0 {
 		var used uint64
-		e.mu.RLock()
 		for _, r := range e.runners {
 			used += r.info.MemoryBytes
 		}
-		e.mu.RUnlock()
+		for _, b := range e.loading {
+			used += b
+		}
 		if used+need > budget {
+			e.mu.Unlock()
 			return inference.ModelInfo{}, fmt.Errorf("load model %s: needs about %d MiB (weights %d MiB + KV cache %d MiB) but the node's memory budget (max_ram_mb) is %d MiB with %d MiB used by loaded models; raise the budget, use a smaller model, fewer slots or a shorter context",
 				path, need>>20, uint64(info.FileSize)>>20, kv>>20, budget>>20, used>>20)
 		}
+	}
+	if e.loading == nil {
+		e.loading = map[string]uint64{}
+	}
+	e.loading[info.ID] = need
+	e.mu.Unlock()
+	defer func() {
+		e.mu.Lock()
+		delete(e.loading, info.ID)
+		e.mu.Unlock()
+	}()
+	if testHookLoading != nil {
+		testHookLoading()
 	}
 	info.MemoryBytes = need
 
@@ -194,6 +212,9 @@ func (e *Engine) Load(ctx context.Context, path string, lo LoadOptions) (inferen
 	}
 	return info, nil
 }
+
+// testHookLoading, when set (tests), runs after a load reserved its id and memory.
+var testHookLoading func()
 
 // Unload stops a model and frees it; its queued and running requests fail with ErrClosed.
 func (e *Engine) Unload(id string) error {
@@ -364,12 +385,22 @@ func (e *Engine) Generate(ctx context.Context, req inference.Request, onToken fu
 	if len(prompt) >= r.cfg.SlotCtx {
 		return inference.Result{}, fmt.Errorf("%w: the prompt has %d tokens and the context window is %d", inference.ErrContextLength, len(prompt), r.cfg.SlotCtx)
 	}
+	if req.TopLogprobs < 0 || req.TopLogprobs > inference.MaxTopLogprobs {
+		return inference.Result{}, &inference.InvalidError{Field: "top_logprobs", Msg: fmt.Sprintf("must be between 0 and %d, got %d", inference.MaxTopLogprobs, req.TopLogprobs)}
+	}
+	var cons *constraint
+	if req.Format != nil {
+		if cons, err = newConstraint(req.Format, r.vocabIndex()); err != nil {
+			return inference.Result{}, err
+		}
+	}
 	tctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	t := &task{
 		ctx: tctx, cancel: cancel, prompt: prompt, maxTokens: req.MaxTokens,
 		sampler: newSampler(req.Sampling, prompt), text: newTextStream(req.Stop),
-		enqueued: start, notify: make(chan struct{}, 1), remote: req.Remote,
+		enqueued: start, notify: make(chan struct{}, 1), constraint: cons, remote: req.Remote,
+		logprobs: req.Logprobs, topLogprobs: req.TopLogprobs,
 	}
 	if err := r.submit(t); err != nil {
 		return inference.Result{}, err
@@ -377,11 +408,21 @@ func (e *Engine) Generate(ctx context.Context, req inference.Request, onToken fu
 	var sb strings.Builder
 	var firstOut time.Time
 	var batch []inference.Token
+	delivered := 0
+	// What a generation stopped midway consumed, so callers can bill it exactly: the
+	// prompt once a token came out of it, and the tokens delivered.
+	partial := func() inference.Result {
+		res := inference.Result{Text: sb.String(), CompletionTokens: delivered}
+		if !firstOut.IsZero() {
+			res.PromptTokens = len(prompt)
+		}
+		return res
+	}
 	for {
 		select {
 		case <-t.notify:
 		case <-ctx.Done():
-			return inference.Result{}, ctx.Err()
+			return partial(), ctx.Err()
 		}
 		t.mu.Lock()
 		batch, t.pending = t.pending, batch[:0]
@@ -395,9 +436,10 @@ func (e *Engine) Generate(ctx context.Context, req inference.Request, onToken fu
 			if onToken != nil {
 				if err := onToken(tok); err != nil {
 					cancel()
-					return inference.Result{}, err
+					return partial(), err
 				}
 			}
+			delivered++
 		}
 		if !finished {
 			continue

@@ -49,6 +49,18 @@ type runner struct {
 	embedMu  sync.Mutex
 	embedCtx *llamacpp.Context
 	embedBat *llamacpp.Batch
+
+	vocabOnce sync.Once
+	vocab     *vocabIndex
+}
+
+// vocabIndex returns the vocabulary index constrained decoding uses, built on first
+// use (a pass over the vocabulary) so unconstrained nodes never pay for it.
+func (r *runner) vocabIndex() *vocabIndex {
+	r.vocabOnce.Do(func() {
+		r.vocab = newVocabIndex(r.model.NVocab(), func(t int32) []byte { return r.model.AppendPiece(nil, t) }, r.model.IsEOG)
+	})
+	return r.vocab
 }
 
 type runnerConfig struct {
@@ -84,6 +96,10 @@ type task struct {
 	sampler   *sampler
 	text      *textStream
 	enqueued  time.Time
+	// constraint is nil for free generation.
+	constraint  *constraint
+	logprobs    bool
+	topLogprobs int
 
 	// Set by the loop only.
 	generated int
@@ -434,7 +450,31 @@ func (r *runner) step() bool {
 
 func (r *runner) sampleSlot(s *slot, now time.Time) {
 	t := s.t
-	tok := t.sampler.sample(r.lctx.Logits(s.logitIdx))
+	logits := r.lctx.Logits(s.logitIdx)
+	t.sampler.penalize(logits)
+	c := t.constraint
+	masked := false
+	if c != nil && c.active() && !c.undecided() && t.logprobs {
+		// Logprobs describe the distribution sampled from: mask before drawing.
+		if !c.maskLogits(logits) {
+			r.release(s, "", errGrammarDeadEnd)
+			return
+		}
+		masked = true
+	}
+	tok := t.sampler.draw(logits)
+	if c != nil && c.active() && !masked && !c.allows(tok) {
+		if !c.maskLogits(logits) {
+			r.release(s, "", errGrammarDeadEnd)
+			return
+		}
+		tok = t.sampler.draw(logits)
+	}
+	var lp *inference.TokenLogprob
+	if t.logprobs {
+		v := t.sampler.logprobs(logits, tok, t.topLogprobs, func(id int32) []byte { return r.model.AppendPiece(nil, id) })
+		lp = &v
+	}
 	t.sampler.accept(tok)
 	if t.firstTok.IsZero() {
 		t.firstTok = now
@@ -443,19 +483,30 @@ func (r *runner) sampleSlot(s *slot, now time.Time) {
 		r.finishText(s, inference.FinishStop)
 		return
 	}
+	final := c != nil && c.accept(tok)
 	t.generated++
 	r.piece = r.model.AppendPiece(r.piece[:0], tok)
 	text, stopped := t.text.push(r.piece)
-	t.emit(inference.Token{ID: tok, Text: text})
+	out := inference.Token{ID: tok, Text: text}
+	if lp != nil {
+		out.Bytes, out.Logprob = append([]byte(nil), r.piece...), lp
+	}
+	t.emit(out)
 	switch {
 	case stopped:
 		r.release(s, inference.FinishStop, nil)
+	case final:
+		r.finishText(s, inference.FinishStop)
 	case t.generated >= t.maxTokens, len(s.cache) >= r.cfg.SlotCtx:
 		r.finishText(s, inference.FinishLength)
 	default:
 		s.last = tok
 	}
 }
+
+// errGrammarDeadEnd: no token of the vocabulary continues the constrained output (a
+// grammar needing bytes the vocabulary cannot spell).
+var errGrammarDeadEnd = errors.New("constrained decoding: no token of the vocabulary continues the required format")
 
 // finishText flushes held-back text and ends the request.
 func (r *runner) finishText(s *slot, reason string) {
@@ -489,56 +540,8 @@ func (r *runner) failAll(err error) {
 	}
 }
 
-// embed computes mean-pooled, L2-normalised embeddings on a second context, created on
-// first use so nodes that never embed pay nothing.
+// embed computes mean-pooled, L2-normalised embeddings (see embedInputs).
 func (r *runner) embed(ctx context.Context, texts []string) ([][]float32, error) {
-	r.embedMu.Lock()
-	defer r.embedMu.Unlock()
-	if r.embedCtx == nil {
-		n := min(r.cfg.SlotCtx, 2048)
-		ec, err := llamacpp.NewContext(r.model, llamacpp.ContextParams{
-			NCtx: n, NBatch: n, NSeqMax: 1, Threads: r.cfg.Threads,
-			Embeddings: true, Pooling: llamacpp.PoolingMean,
-		})
-		if err != nil {
-			return nil, err
-		}
-		eb, err := llamacpp.NewBatch(n)
-		if err != nil {
-			ec.Close()
-			return nil, err
-		}
-		r.embedCtx, r.embedBat = ec, eb
-	}
-	out := make([][]float32, 0, len(texts))
-	for i, text := range texts {
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		toks, err := r.model.Tokenize(text, r.model.AddBOS(), false)
-		if err != nil {
-			return nil, err
-		}
-		if len(toks) == 0 {
-			return nil, invalid("input", "text %d is empty", i)
-		}
-		if len(toks) > r.embedBat.Cap() {
-			return nil, fmt.Errorf("%w: input %d has %d tokens, the embedding window is %d", inference.ErrContextLength, i, len(toks), r.embedBat.Cap())
-		}
-		r.embedCtx.ClearAll()
-		r.embedBat.Clear()
-		for p, tk := range toks {
-			r.embedBat.Add(tk, p, 0, true)
-		}
-		if err := r.embedCtx.Decode(r.embedBat); err != nil {
-			return nil, fmt.Errorf("embedding decode: %w", err)
-		}
-		v := r.embedCtx.SeqEmbedding(0)
-		if v == nil {
-			return nil, errors.New("llama.cpp returned no pooled embedding")
-		}
-		normalize(v)
-		out = append(out, v)
-	}
-	return out, nil
+	res, err := r.embedInputs(ctx, inference.EmbedRequest{Texts: texts})
+	return res.Vectors, err
 }

@@ -160,3 +160,58 @@ func TestModelIsNotFreedWhileInUse(t *testing.T) {
 		t.Fatalf("after close: %v, want ErrClosed", err)
 	}
 }
+
+// Defect 9: two concurrent loads of one model both loaded it (one runner leaked), and
+// concurrent loads of different models could overshoot the memory budget.
+func TestConcurrentLoadsOfOneModel(t *testing.T) {
+	path := tinyModel(t)
+	for _, c := range []struct {
+		name   string
+		budget func(one uint64) uint64
+		ids    [2]string
+	}{
+		{"same id", func(uint64) uint64 { return 0 }, [2]string{"m", "m"}},
+		{"budget for one", func(one uint64) uint64 { return one + one/2 }, [2]string{"a", "b"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			probe := New(Options{Threads: 1, Slots: 1})
+			info, err := probe.Load(context.Background(), path, LoadOptions{})
+			probe.Close()
+			if err != nil {
+				t.Fatal(err)
+			}
+			e := New(Options{Threads: 1, Slots: 1, MemoryBudget: c.budget(info.MemoryBytes)})
+			defer e.Close()
+			gate := make(chan struct{})
+			var arrived sync.WaitGroup
+			arrived.Add(1)
+			var once sync.Once
+			testHookLoading = func() { once.Do(arrived.Done); <-gate }
+			defer func() { testHookLoading = nil }()
+			errs := make(chan error, 2)
+			for _, id := range c.ids {
+				go func() { _, err := e.Load(context.Background(), path, LoadOptions{ID: id}); errs <- err }()
+			}
+			arrived.Wait()
+			// The second load either failed at once or is parked in the hook too.
+			var failed int
+			select {
+			case err := <-errs:
+				if err == nil {
+					t.Fatal("a load finished while the first was still loading")
+				}
+				failed++
+			case <-time.After(2 * time.Second):
+			}
+			close(gate)
+			for range 2 - failed {
+				if err := <-errs; err != nil {
+					failed++
+				}
+			}
+			if failed != 1 || len(e.Models()) != 1 {
+				t.Fatalf("%d loads failed and %d models are loaded, want exactly one of each", failed, len(e.Models()))
+			}
+		})
+	}
+}

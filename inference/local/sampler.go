@@ -79,6 +79,12 @@ func (s *sampler) accept(tok int32) {
 
 // sample picks a token. logits may be modified in place (penalties).
 func (s *sampler) sample(logits []float32) int32 {
+	s.penalize(logits)
+	return s.draw(logits)
+}
+
+// penalize applies the repetition penalties to logits in place.
+func (s *sampler) penalize(logits []float32) {
 	for tok, c := range s.counts {
 		if int(tok) >= len(logits) {
 			continue
@@ -94,6 +100,11 @@ func (s *sampler) sample(logits []float32) int32 {
 		l -= float32(c)*s.p.FrequencyPenalty + s.p.PresencePenalty
 		logits[tok] = l
 	}
+}
+
+// draw picks a token from (penalised) logits. Entries of -Inf (masked by a grammar)
+// are never picked.
+func (s *sampler) draw(logits []float32) int32 {
 	if s.p.Temperature <= 0 {
 		return argmax(logits)
 	}
@@ -101,6 +112,7 @@ func (s *sampler) sample(logits []float32) int32 {
 	cands := s.cands[:0]
 	if k := s.p.TopK; k > 0 && k < len(logits) {
 		cands = topK(cands, logits, k)
+		cands = slices.DeleteFunc(cands, func(c candidate) bool { return math.IsInf(float64(c.p), -1) })
 	} else {
 		maxL := logits[argmax(logits)]
 		cut := maxL - pruneLogit*s.p.Temperature
@@ -218,4 +230,50 @@ func siftDown(h []candidate, i int) {
 		h[i], h[m] = h[m], h[i]
 		i = m
 	}
+}
+
+// logprobs returns the log-probability of tok under the distribution draw samples
+// from before truncation (temperature applied; greedy decoding reports temperature 1)
+// and the top n alternatives. pieceOf gives a token's bytes.
+func (s *sampler) logprobs(logits []float32, tok int32, n int, pieceOf func(int32) []byte) inference.TokenLogprob {
+	temp := s.p.Temperature
+	if temp <= 0 {
+		temp = 1
+	}
+	inv := float64(1 / temp)
+	maxL := float64(logits[argmax(logits)])
+	var sum float64
+	for _, l := range logits {
+		if !math.IsInf(float64(l), -1) {
+			sum += math.Exp((float64(l) - maxL) * inv)
+		}
+	}
+	logZ := math.Log(sum)
+	lp := func(id int32) float32 {
+		l := float64(logits[id])
+		if math.IsInf(l, -1) {
+			return float32(math.Inf(-1))
+		}
+		return float32((l-maxL)*inv - logZ)
+	}
+	out := inference.TokenLogprob{Logprob: lp(tok)}
+	if n > 0 {
+		top := topK(make([]candidate, 0, n), logits, n)
+		slices.SortFunc(top, func(a, b candidate) int {
+			switch {
+			case a.p > b.p:
+				return -1
+			case a.p < b.p:
+				return 1
+			}
+			return int(a.id - b.id)
+		})
+		for _, c := range top {
+			if math.IsInf(float64(c.p), -1) {
+				continue
+			}
+			out.Top = append(out.Top, inference.TopLogprob{ID: c.id, Bytes: pieceOf(c.id), Logprob: lp(c.id)})
+		}
+	}
+	return out
 }

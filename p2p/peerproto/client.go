@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -33,6 +34,9 @@ type DialOptions struct {
 	// notice a dead server (default 20s); silence for 3× it drops the link.
 	PingInterval time.Duration
 	Logger       *slog.Logger
+	// OwnerToken, when set, is presented in HeaderOwnerToken: the node's owner token
+	// (DATA_DIR/owner.token), which makes a client on its machine the owner.
+	OwnerToken string
 }
 
 // Conn is a client connection; its methods are safe for concurrent use and
@@ -65,7 +69,11 @@ func Dial(ctx context.Context, url string, opts DialOptions) (*Conn, error) {
 		opts.PingInterval = 20 * time.Second
 	}
 	d := websocket.Dialer{HandshakeTimeout: writeWait} // no Proxy: peers connect directly
-	ws, resp, err := d.DialContext(ctx, url, nil)
+	var hdr http.Header
+	if opts.OwnerToken != "" {
+		hdr = http.Header{HeaderOwnerToken: {opts.OwnerToken}}
+	}
+	ws, resp, err := d.DialContext(ctx, url, hdr)
 	if resp != nil && resp.Body != nil {
 		_ = resp.Body.Close()
 	}
@@ -335,7 +343,17 @@ func (c *Conn) forget(id string) {
 // returned. ctx cancellation sends cancel so the server stops generating. A
 // server error reply is an *Error; a lost connection a *ConnLostError.
 func (c *Conn) Infer(ctx context.Context, req InferenceRequest, onText func(string) error) (InferenceResponse, error) {
-	req.Stream = onText != nil
+	var onChunk func(Chunk) error
+	if onText != nil {
+		onChunk = func(ch Chunk) error { return onText(ch.Text) }
+	}
+	return c.InferChunks(ctx, req, onChunk)
+}
+
+// InferChunks is Infer with whole chunks (text and, when asked for, the token's
+// log-probability) streamed to onChunk.
+func (c *Conn) InferChunks(ctx context.Context, req InferenceRequest, onChunk func(Chunk) error) (InferenceResponse, error) {
+	req.Stream = onChunk != nil
 	id, k, err := c.start(ctx, TypeInferenceRequest, req)
 	if err != nil {
 		return InferenceResponse{}, err
@@ -358,8 +376,8 @@ func (c *Conn) Infer(ctx context.Context, req InferenceRequest, onText func(stri
 					c.cancelRemote(id)
 					return InferenceResponse{}, fmt.Errorf("inference_chunk data: %w", err)
 				}
-				if onText != nil {
-					if err := onText(ch.Text); err != nil {
+				if onChunk != nil {
+					if err := onChunk(ch); err != nil {
 						c.cancelRemote(id)
 						return InferenceResponse{}, err
 					}

@@ -22,6 +22,8 @@
 //     zero or more inference_chunk {text} (only with stream: true), then exactly
 //     one terminal inference_response {output, model_id, finish_reason,
 //     usage {prompt_tokens, completion_tokens, total_tokens}, node_id} or error.
+//   - embed_request {model_id, input [strings] | tokens [[ids]], hops} →
+//     embed_response {model_id, embeddings [[floats]], usage, node_id} or error.
 //   - cancel (request_id of a running inference) → that request ends with error
 //     {code: "cancelled"}.
 //   - get_stats → stats {...}; get_peers → peers_list {peers: [...]}; ping → pong

@@ -184,20 +184,35 @@ type InferenceRequest struct {
 	Query string `json:"query,omitempty"` // one user turn (the spec's bare form)
 	// Prompt is raw text completed as is, without the chat template (a forwarded
 	// completion request); Messages and Query take precedence.
-	Prompt      string    `json:"prompt,omitempty"`
-	Messages    []Message `json:"messages,omitempty"`
-	ModelID     string    `json:"model_id,omitempty"`
-	MaxTokens   int       `json:"max_tokens,omitempty"`
-	Temperature *float64  `json:"temperature,omitempty"`
-	TopP        *float64  `json:"top_p,omitempty"`
-	TopK        *int      `json:"top_k,omitempty"`
-	Stop        []string  `json:"stop,omitempty"`
-	Seed        *int64    `json:"seed,omitempty"`
-	Stream      bool      `json:"stream,omitempty"`
+	Prompt           string    `json:"prompt,omitempty"`
+	Messages         []Message `json:"messages,omitempty"`
+	ModelID          string    `json:"model_id,omitempty"`
+	MaxTokens        int       `json:"max_tokens,omitempty"`
+	Temperature      *float64  `json:"temperature,omitempty"`
+	TopP             *float64  `json:"top_p,omitempty"`
+	TopK             *int      `json:"top_k,omitempty"`
+	Stop             []string  `json:"stop,omitempty"`
+	Seed             *int64    `json:"seed,omitempty"`
+	MinP             *float64  `json:"min_p,omitempty"`
+	RepeatPenalty    *float64  `json:"repeat_penalty,omitempty"`
+	RepeatLastN      *int      `json:"repeat_last_n,omitempty"`
+	PresencePenalty  *float64  `json:"presence_penalty,omitempty"`
+	FrequencyPenalty *float64  `json:"frequency_penalty,omitempty"`
+	Stream           bool      `json:"stream,omitempty"`
 	// Hops counts the nodes that already forwarded this request; the Handler
 	// enforces the limit (it answers hop_limit).
 	Hops     int    `json:"hops,omitempty"`
 	TaskType string `json:"task_type,omitempty"`
+	// Remote marks work for someone other than the node's owner (a gateway's
+	// non-loopback client): it runs under the consent contract. It can only restrict.
+	Remote bool `json:"remote,omitempty"`
+	// Format constrains the output (structured outputs, tool calls): the engine's
+	// format object, which the serving node compiles and enforces itself.
+	Format json.RawMessage `json:"format,omitempty"`
+	// Logprobs asks for each streamed chunk's token log-probability with TopLogprobs
+	// alternatives.
+	Logprobs    bool `json:"logprobs,omitempty"`
+	TopLogprobs int  `json:"top_logprobs,omitempty"`
 }
 
 // validate checks the protocol-level shape; semantics (model, sampling ranges,
@@ -239,6 +254,23 @@ type InferenceResponse struct {
 // Chunk is the data of an inference_chunk.
 type Chunk struct {
 	Text string `json:"text"`
+	// Token is the chunk's token with its log-probability, when the request asked for
+	// logprobs.
+	Token *TokenLogprob `json:"token,omitempty"`
+}
+
+// TokenLogprob is a generated token's bytes and log-probability, with the most likely
+// alternatives.
+type TokenLogprob struct {
+	Bytes   []byte       `json:"bytes"`
+	Logprob float32      `json:"logprob"`
+	Top     []TopLogprob `json:"top,omitempty"`
+}
+
+// TopLogprob is one alternative token.
+type TopLogprob struct {
+	Bytes   []byte  `json:"bytes"`
+	Logprob float32 `json:"logprob"`
 }
 
 // Welcome is the data of the welcome the server sends first on every connection.

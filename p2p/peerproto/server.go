@@ -26,6 +26,19 @@ type Origin struct {
 	// PeerID is the verified libp2p peer ID of a peer link, "" for a plain client.
 	PeerID     string
 	RemoteAddr string
+	// OwnerToken is what the client presented in the HeaderOwnerToken header of its
+	// WebSocket upgrade ("" when none). The Handler decides what it proves.
+	OwnerToken string
+}
+
+// HeaderOwnerToken carries a node's owner token on a WebSocket upgrade: a client on
+// the node's machine that can read the token file presents it to be the owner.
+const HeaderOwnerToken = "X-Aria-Owner-Token"
+
+// ChunkHandler is a Handler that streams whole chunks (with token log-probabilities
+// when asked for); the server prefers it for streamed requests.
+type ChunkHandler interface {
+	InferChunks(ctx context.Context, req InferenceRequest, from Origin, onChunk func(Chunk) error) (InferenceResponse, error)
 }
 
 // Handler does the node's work for the server. Every method gets a ctx that ends
@@ -222,6 +235,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c := s.newConn(ws, r.RemoteAddr)
+	c.ownerToken = r.Header.Get(HeaderOwnerToken)
 	s.mu.Lock()
 	if s.shutdown {
 		s.mu.Unlock()
@@ -307,11 +321,13 @@ type serverConn struct {
 	link   *link
 	remote string
 	nonce  []byte
-	log    *slog.Logger
-	ctx    context.Context
-	cancel context.CancelCauseFunc
-	done   chan struct{} // serve returned
-	reqWG  sync.WaitGroup
+	// ownerToken is what the upgrade request presented (set before serve starts).
+	ownerToken string
+	log        *slog.Logger
+	ctx        context.Context
+	cancel     context.CancelCauseFunc
+	done       chan struct{} // serve returned
+	reqWG      sync.WaitGroup
 
 	lastWork atomic.Int64 // unix nanos of the last request frame or request end
 
@@ -439,6 +455,8 @@ func (c *serverConn) handleFrame(mt int, b []byte) {
 		c.handleHello(env)
 	case TypeInferenceRequest:
 		c.handleInference(env)
+	case TypeEmbedRequest:
+		c.handleEmbed(env)
 	case TypeCancel:
 		c.mu.Lock()
 		if r, ok := c.reqs[env.RequestID]; ok {
@@ -523,7 +541,19 @@ func (c *serverConn) runInference(ctx context.Context, id string, req InferenceR
 			return c.link.send(ctx, f)
 		}
 	}
-	resp, err := c.srv.cfg.Handler.Infer(ctx, req, from, onText)
+	var resp InferenceResponse
+	var err error
+	if th, ok := c.srv.cfg.Handler.(ChunkHandler); ok && req.Stream {
+		resp, err = th.InferChunks(ctx, req, from, func(ch Chunk) error {
+			f, err := newEnvelope(TypeInferenceChunk, id, c.srv.peerID, ch)
+			if err != nil {
+				return err
+			}
+			return c.link.send(ctx, f)
+		})
+	} else {
+		resp, err = c.srv.cfg.Handler.Infer(ctx, req, from, onText)
+	}
 	if err != nil {
 		c.replyError(id, c.errorFor(ctx, err))
 		return
@@ -609,7 +639,7 @@ func (c *serverConn) admit(id string, infer bool) (context.Context, Origin, *Err
 	ctx, cancel := context.WithCancelCause(c.ctx)
 	c.reqs[id] = &serverReq{cancel: cancel, infer: infer, client: client}
 	c.reqWG.Add(1)
-	return ctx, Origin{PeerID: c.peerID, RemoteAddr: c.remote}, nil
+	return ctx, Origin{PeerID: c.peerID, RemoteAddr: c.remote, OwnerToken: c.ownerToken}, nil
 }
 
 func (c *serverConn) release(id string) {

@@ -1,0 +1,81 @@
+package postgres
+
+// migrations are applied in order, each once, under an advisory lock so gateways that
+// start together do not race. Append; never edit a released step.
+var migrations = []string{
+	`CREATE TABLE ares_tenants (
+		id text PRIMARY KEY,
+		name text NOT NULL UNIQUE,
+		tier text NOT NULL,
+		product_type text NOT NULL DEFAULT '',
+		created_at timestamptz NOT NULL
+	);
+	CREATE TABLE ares_api_keys (
+		id text PRIMARY KEY,
+		tenant_id text NOT NULL REFERENCES ares_tenants(id),
+		name text NOT NULL,
+		prefix text NOT NULL,
+		hash bytea NOT NULL UNIQUE,
+		created_at timestamptz NOT NULL,
+		expires_at timestamptz,
+		last_used timestamptz,
+		revoked_at timestamptz
+	);
+	CREATE INDEX ares_api_keys_tenant ON ares_api_keys(tenant_id);
+	CREATE TABLE ares_users (
+		id text PRIMARY KEY,
+		tenant_id text NOT NULL REFERENCES ares_tenants(id),
+		email text NOT NULL UNIQUE,
+		name text NOT NULL,
+		password_hash bytea NOT NULL,
+		created_at timestamptz NOT NULL
+	);
+	CREATE TABLE ares_refresh_tokens (
+		hash bytea PRIMARY KEY,
+		user_id text NOT NULL,
+		expires_at timestamptz NOT NULL,
+		revoked boolean NOT NULL DEFAULT false
+	);
+	CREATE TABLE ares_agents (
+		id text PRIMARY KEY,
+		tenant_id text NOT NULL REFERENCES ares_tenants(id),
+		name text NOT NULL,
+		agent_type text NOT NULL,
+		config jsonb NOT NULL,
+		created_at timestamptz NOT NULL,
+		UNIQUE (tenant_id, name)
+	);
+	CREATE TABLE ares_usage_daily (
+		tenant_id text NOT NULL REFERENCES ares_tenants(id),
+		day date NOT NULL,
+		runs bigint NOT NULL DEFAULT 0,
+		tokens bigint NOT NULL DEFAULT 0,
+		api_calls bigint NOT NULL DEFAULT 0,
+		PRIMARY KEY (tenant_id, day)
+	);
+	CREATE TABLE ares_idempotency (
+		tenant_id text NOT NULL,
+		key text NOT NULL,
+		created_at timestamptz NOT NULL,
+		PRIMARY KEY (tenant_id, key)
+	);
+	CREATE TABLE ares_audit_log (
+		seq bigserial PRIMARY KEY,
+		id text NOT NULL,
+		action text NOT NULL,
+		actor text NOT NULL,
+		details jsonb NOT NULL,
+		ts timestamptz NOT NULL
+	);
+	CREATE TABLE ares_alerts (
+		seq bigserial PRIMARY KEY,
+		id text NOT NULL UNIQUE,
+		kind text UNIQUE,
+		severity text NOT NULL,
+		message text NOT NULL,
+		tenant_id text NOT NULL DEFAULT '',
+		created_at timestamptz NOT NULL,
+		resolved boolean NOT NULL DEFAULT false,
+		resolved_at timestamptz
+	);`,
+}
