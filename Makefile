@@ -52,9 +52,17 @@ env:
 
 test: build test-go test-e2e
 
+# Packages whose code and tests link nothing of llama.cpp (computed, module mode): they
+# are vetted with CGO_ENABLED=0 (openai and inference build without cgo) and tested
+# under the race detector.
+CGO_FREE_PKGS = $(shell GOWORK=off $(GO) list -test -f '{{if .ForTest}}{{.ForTest}} {{join .Deps " "}}{{end}}' ./... | \
+	awk '{p=$$1; s[p]=1; if ($$0 ~ /inference\/llamacpp|ollama\/ollama\/llama/) b[p]=1} END {for (p in s) if (!(p in b)) print p}' | sort)
+
 test-go: build
 	$(GO) vet ./...
-	$(GO) test -count=1 -timeout 30m ./...
+	GOWORK=off CGO_ENABLED=0 $(GO) vet $(CGO_FREE_PKGS)
+	GOWORK=off $(GO) test -race -count=1 -timeout 30m $(CGO_FREE_PKGS)
+	$(GO) test -count=1 -timeout 30m $(filter-out $(CGO_FREE_PKGS),$(shell $(GO) list ./...))
 
 test-e2e: build
 	@if [ -d e2e ]; then $(MAKE) -s e2e-deps && cd e2e && ARIA_BIN=$(CURDIR)/$(BIN) node --test --test-concurrency=1 ; fi
@@ -77,7 +85,7 @@ bench: fixtures
 FUZZTIME ?= 30s
 FUZZ_TARGETS := inference/gguf:FuzzDecode openai:FuzzDecodeChatRequest openai:FuzzIntentionBodies \
 	intentions:FuzzParseCondition intentions:FuzzDecodeRecord consent:FuzzParseConfig consent:FuzzSchedule \
-	energy:FuzzLedgerOnDisk p2p:FuzzOpenRecord p2p/peerproto:FuzzDecodeEnvelope p2p/peerproto:FuzzServerFrame \
+	energy:FuzzLedgerOnDisk tenancy:FuzzVerifyJWT ares:FuzzPlatformBodies p2p:FuzzOpenRecord p2p/peerproto:FuzzDecodeEnvelope p2p/peerproto:FuzzServerFrame \
 	inference/jsonschema:FuzzParse inference/jsonschema:FuzzSchemaGrammar openai:FuzzDecodeOtherBodies \
 	storage/bolt:FuzzOpen
 fuzz:

@@ -37,6 +37,11 @@ type Options struct {
 	// its batch runs with Threads and no rest. Zero fields mean the owner's settings.
 	Remote Share
 
+	// FixedThreads turns off the thread governor, which drops threads while other
+	// processes hold cores (llama.cpp's workers spin-wait for each other) and probes
+	// them back. Default: governed.
+	FixedThreads bool
+
 	stepHook func(threads int, duty float64, owner, remote int) // tests: see runnerConfig
 }
 
@@ -189,7 +194,7 @@ func (e *Engine) Load(ctx context.Context, path string, lo LoadOptions) (inferen
 	r, err := newRunner(info, model, runnerConfig{
 		Slots: e.opts.Slots, SlotCtx: slotCtx, Batch: max(e.opts.BatchSize, e.opts.Slots),
 		Threads: e.opts.Threads, QueueSize: e.opts.QueueSize, Remote: e.opts.Remote,
-		stepHook: e.opts.stepHook,
+		stepHook: e.opts.stepHook, FixedThreads: e.opts.FixedThreads,
 	})
 	if err != nil {
 		model.Close()
