@@ -700,3 +700,19 @@ func TestDatabaseDown(t *testing.T) {
 	want(t, e.withKey(key, "GET", "/v1/usage", ""), 503)
 	want(t, e.req("POST", "/api/auth/login", `{"email":"a@b.cd","password":"whatever12"}`), 503)
 }
+
+// Every OpenAI endpoint that runs the kernel is metered: legacy completions too.
+func TestCompletionsAreMetered(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	_, key := e.tenant("a", "free")
+	r := e.withKey(key, "POST", "/v1/completions", `{"model":"tiny","prompt":["one","two"],"max_tokens":3}`)
+	want(t, r, 200)
+	if r.header.Get("X-RateLimit-Remaining") != "99" {
+		t.Fatalf("headers %v", r.header)
+	}
+	got := num(r.json(t)["usage"].(map[string]any)["total_tokens"])
+	if u := e.usage(key); num(u["total_tokens"]) != 2*(7+3) || num(u["total_runs"]) != 1 {
+		t.Fatalf("usage %v (response reported %d)", u, got)
+	}
+	want(t, e.req("POST", "/v1/completions", `{"model":"tiny","prompt":"x"}`), 401)
+}

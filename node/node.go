@@ -30,7 +30,6 @@ import (
 	"github.com/aria-node/aria/openai"
 	"github.com/aria-node/aria/p2p"
 	"github.com/aria-node/aria/p2p/peerproto"
-	"github.com/aria-node/aria/tenancy"
 )
 
 // Version is the node's software version.
@@ -118,8 +117,8 @@ type Node struct {
 	bgStop      context.CancelFunc
 	bg          sync.WaitGroup
 
-	platformStore tenancy.Store
-	access        func(http.Handler) http.Handler
+	platform *Platform
+	access   func(http.Handler) http.Handler
 
 	api     *openai.Server
 	apiLn   net.Listener

@@ -2,9 +2,12 @@ package node
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"time"
 
@@ -51,40 +54,83 @@ func AuthRequired(auth bool, host string) bool {
 	return ip == nil || !ip.IsLoopback()
 }
 
-// startPlatform opens the platform store and loads its secrets (from the environment,
-// or generated 0600 files in the data dir; only paths are logged).
-func (n *Node) startPlatform(ctx context.Context) error {
-	pc := n.cfg.Platform
-	admin, err := tenancy.LoadSecret(n.log, "admin secret", filepath.Join(n.cfg.DataDir, "admin.secret"), 16, "ARIA_ADMIN_SECRET", "API_KEY")
+// Platform is a running platform layer: the wrapper the API server takes, and the
+// store behind it.
+type Platform struct {
+	Access func(http.Handler) http.Handler
+	store  tenancy.Store
+	ownDB  *bbolt.DB // opened here (a stand-alone gateway's), closed by Close
+}
+
+// StartPlatform opens the platform's store (PostgreSQL for cfg.DatabaseURL, else buckets
+// in db, or in dataDir/gateway.db when db is nil) and loads its secrets from the
+// environment or generated 0600 files in dataDir (only paths are logged).
+func StartPlatform(ctx context.Context, cfg PlatformConfig, dataDir, host string, db *bbolt.DB, log *slog.Logger) (*Platform, error) {
+	admin, err := tenancy.LoadSecret(log, "admin secret", filepath.Join(dataDir, "admin.secret"), 16, "ARIA_ADMIN_SECRET", "API_KEY")
 	if err != nil {
-		return err
+		return nil, err
 	}
-	jwt, err := tenancy.LoadSecret(n.log, "JWT secret", filepath.Join(n.cfg.DataDir, "jwt.secret"), 32, "ARIA_JWT_SECRET", "JWT_SECRET")
+	jwt, err := tenancy.LoadSecret(log, "JWT secret", filepath.Join(dataDir, "jwt.secret"), 32, "ARIA_JWT_SECRET", "JWT_SECRET")
 	if err != nil {
-		return err
+		return nil, err
 	}
-	st, err := OpenPlatformStore(ctx, pc.DatabaseURL, n.db)
-	if err != nil {
-		return fmt.Errorf("platform store: %w", err)
+	p := &Platform{}
+	if db == nil && cfg.DatabaseURL == "" {
+		if err := os.MkdirAll(dataDir, 0o700); err != nil {
+			return nil, err
+		}
+		if p.ownDB, err = bolt.Open(ctx, filepath.Join(dataDir, GatewayDBFile)); err != nil {
+			return nil, err
+		}
+		db = p.ownDB
 	}
-	required := AuthRequired(pc.Auth, n.cfg.Host)
-	svc := tenancy.NewService(st, tenancy.Options{Now: n.cfg.Now, Logger: n.log, JWTSecret: []byte(jwt)})
-	p := ares.New(ares.Config{Service: svc, Required: required, AdminSecret: admin, IPRequestsPerMinute: pc.IPRequestsPerMinute, Logger: n.log})
-	n.platformStore, n.access = st, p.Wrap
+	if p.store, err = OpenPlatformStore(ctx, cfg.DatabaseURL, db); err != nil {
+		p.Close()
+		return nil, fmt.Errorf("platform store: %w", err)
+	}
+	required := AuthRequired(cfg.Auth, host)
+	svc := tenancy.NewService(p.store, tenancy.Options{Logger: log, JWTSecret: []byte(jwt)})
+	p.Access = ares.New(ares.Config{Service: svc, Required: required, AdminSecret: admin, IPRequestsPerMinute: cfg.IPRequestsPerMinute, Logger: log}).Wrap
 	backend := "bbolt"
-	if pc.DatabaseURL != "" {
+	if cfg.DatabaseURL != "" {
 		backend = "postgresql"
 	}
-	n.log.Info("platform", "auth_required", required, "store", backend, "ip_requests_per_minute", pc.IPRequestsPerMinute)
+	log.Info("platform", "auth_required", required, "store", backend, "ip_requests_per_minute", cfg.IPRequestsPerMinute)
+	return p, nil
+}
+
+// GatewayDBFile is a stand-alone gateway's platform database in its data dir (the
+// node's aria.db is locked by the node).
+const GatewayDBFile = "gateway.db"
+
+// Close closes the store (and the gateway's own database).
+func (p *Platform) Close() error {
+	var errs []error
+	if p.store != nil {
+		errs = append(errs, p.store.Close())
+	}
+	if p.ownDB != nil {
+		errs = append(errs, p.ownDB.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// startPlatform starts the node's platform layer on its database.
+func (n *Node) startPlatform(ctx context.Context) error {
+	p, err := StartPlatform(ctx, n.cfg.Platform, n.cfg.DataDir, n.cfg.Host, n.db, n.log)
+	if err != nil {
+		return err
+	}
+	n.platform, n.access = p, p.Access
 	return nil
 }
 
 func (n *Node) stopPlatform() error {
-	if n.platformStore == nil {
+	if n.platform == nil {
 		return nil
 	}
-	err := n.platformStore.Close()
-	n.platformStore = nil
+	err := n.platform.Close()
+	n.platform = nil
 	return err
 }
 

@@ -97,7 +97,7 @@ func apiStartCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "start",
 		Usage: "serve the OpenAI-compatible API for a node reached over its WebSocket port (until SIGINT/SIGTERM)",
-		Flags: []cli.Flag{
+		Flags: append([]cli.Flag{
 			&cli.IntFlag{Name: "port", Value: 3000, EnvVars: []string{"ARIA_API_PORT"}, Usage: "API port"},
 			&cli.StringFlag{Name: "host", Value: "127.0.0.1", Usage: "address the API binds to"},
 			&cli.StringFlag{Name: "node-host", Value: "localhost", EnvVars: []string{"ARIA_NODE_HOST"}, Usage: "the node's host"},
@@ -105,7 +105,7 @@ func apiStartCommand() *cli.Command {
 			&cli.BoolFlag{Name: "owner", Usage: "act for the node's owner: present the owner token from --data-dir, so this machine's own clients run at full speed outside the consent contract (clients from other machines, or marked X-Aria-Origin: remote, stay remote)"},
 			dataDirFlag(),
 			corsOriginsFlag(), allowedHostsFlag(),
-		},
+		}, platformFlags()...),
 		Action: func(c *cli.Context) error {
 			if p := c.Int("port"); p <= 0 || p > 65535 {
 				return usageError("--port %d: want 1-65535", p)
@@ -123,11 +123,25 @@ func apiStartCommand() *cli.Command {
 				}
 				gcfg.OwnerToken = tok
 			}
+			// The platform layer (tenant keys, quotas, metering) when asked for or when the
+			// gateway is reachable from other machines; tenants are shared with nodes and
+			// other gateways through --database-url.
+			var platform func(http.Handler) http.Handler
+			if pc := platformConfig(c); pc.Auth || pc.DatabaseURL != "" || node.AuthRequired(false, c.String("host")) {
+				p, err := node.StartPlatform(c.Context, pc, c.String("data-dir"), c.String("host"), nil, slog.Default())
+				if err != nil {
+					ln.Close()
+					return err
+				}
+				defer p.Close()
+				platform = p.Access
+			}
 			gw := node.NewGateway(c.Context, gcfg)
 			defer gw.Close()
 			srv := openai.NewServer(openai.Config{Backend: gw, Node: gw, Energy: gw, Version: node.Version,
 				Access: openai.Access{BindHost: c.String("host"), Port: ln.Addr().(*net.TCPAddr).Port,
-					Origins: c.StringSlice("cors-origins"), Hosts: c.StringSlice("allowed-hosts")}})
+					Origins: c.StringSlice("cors-origins"), Hosts: c.StringSlice("allowed-hosts")},
+				Platform: platform})
 			done := make(chan error, 1)
 			go func() { done <- srv.Serve(ln) }()
 			slog.Info("OpenAI-compatible gateway listening", "url", "http://"+ln.Addr().String()+"/v1", "node", url, "node_reachable", gw.Reachable())
