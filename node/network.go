@@ -71,7 +71,8 @@ func (n *Node) startNetwork(ctx context.Context, key crypto.PrivKey) error {
 		return nil
 	}
 	ln := n.wsLn
-	if lim := consent.NewLimiter(n.cfg.Consent.MaxBandwidthMbps); lim != nil {
+	lim := consent.NewLimiter(n.cfg.Consent.MaxBandwidthMbps)
+	if lim != nil {
 		// max_bandwidth_mbps: every peer-protocol connection draws on one budget.
 		ln = lim.Listener(n.bgCtx, ln)
 	}
@@ -90,6 +91,7 @@ func (n *Node) startNetwork(ctx context.Context, key crypto.PrivKey) error {
 	}
 	n.host = h
 	n.log.Info("libp2p host up: other nodes can --bootstrap from these", "addrs", h.Addrs())
+	n.serveModelFiles(lim)
 	pctx, cancel := context.WithCancel(context.Background())
 	n.stopPublish, n.publishDone = cancel, make(chan struct{})
 	go n.publishLoop(pctx)

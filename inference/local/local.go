@@ -186,7 +186,7 @@ func (e *Engine) Load(ctx context.Context, path string, lo LoadOptions) (inferen
 	if err != nil {
 		return inference.ModelInfo{}, fmt.Errorf("%w: %v", inference.ErrKernelUnavailable, err)
 	}
-	info.ChatTemplate = model.ChatTemplate()
+	info.ChatTemplate = chatTemplateFor(info.Architecture, model.ChatTemplate())
 	info.VocabSize = model.NVocab()
 	info.Slots = e.opts.Slots
 	info.SlotContext = slotCtx
