@@ -61,6 +61,9 @@ func (p *Platform) authSession(w http.ResponseWriter, r *http.Request, required 
 	}
 	u, err := p.svc.VerifyAccess(r.Context(), tok)
 	if err != nil {
+		if errors.Is(err, tenancy.ErrInvalidToken) && !required {
+			return tenancy.Principal{}, false, true // open mode: any other bearer works, unauthenticated
+		}
 		if errors.Is(err, tenancy.ErrInvalidToken) {
 			p.svc.AuthFailed(r.Context(), clientIP(r))
 			writeARES(w, http.StatusUnauthorized, "AUTH_INVALID_TOKEN", "Invalid or expired token")

@@ -251,6 +251,11 @@ func TestModes(t *testing.T) {
 		t.Fatalf("open mode with a tenant key: headers %v", r.header)
 	}
 	want(t, open.req("GET", "/v1/usage", ""), 401) // self-service always needs a key
+	// Other /api/* routes (served by others) pass in open mode with any bearer, and need
+	// a JWT or key in auth mode.
+	if r := open.req("GET", "/api/elsewhere", "", "Authorization", "Bearer anything"); r.status == 401 {
+		t.Fatalf("open mode /api with a foreign bearer: %s", r.body)
+	}
 	want(t, open.req("GET", "/api/admin/stats", ""), 401)
 
 	auth := newEnv(t, envOpts{})
@@ -267,6 +272,8 @@ func TestModes(t *testing.T) {
 			t.Fatalf("%s: %s", path, r.body)
 		}
 	}
+	want(t, auth.req("GET", "/api/elsewhere", ""), 401)
+	want(t, auth.req("GET", "/api/elsewhere", "", "Authorization", "Bearer anything"), 401)
 	if r := auth.req("GET", "/health", ""); r.status == 401 {
 		t.Fatal("/health needs a key")
 	}
