@@ -97,8 +97,15 @@ func (s *Store) Prepare(ctx context.Context, cc ChatContext) (Injection, error) 
 			return err
 		}
 		var changed []*record
+		session := string(sessionKey(cc.Session))
 		err = s.forEach(tx, func(rec *record) error {
 			c := expireIfDue(rec, now)
+			// A recurring session_start that fired for another session and was not
+			// delivered there fires again for this new one (the firing moves here).
+			if rec.TriggerType == TriggerSessionStart && newSession && rec.Status == StatusTriggered &&
+				rec.FireSession != session && (rec.MaxFires == RecurringMaxFires || rec.FireCount < rec.MaxFires) {
+				rec.Status = StatusPending
+			}
 			if rec.Status == StatusPending {
 				switch rec.TriggerType {
 				case TriggerTime:
@@ -116,6 +123,7 @@ func (s *Store) Prepare(ctx context.Context, cc ChatContext) (Injection, error) 
 					}
 					if sc.sim >= s.opts.SemanticThreshold {
 						fire(rec, now, fmt.Sprintf("semantic match %.2f", sc.sim), sc.sim)
+						rec.FireSession = session
 					}
 				case TriggerCondition:
 					cond, ok := conditions[rec.TriggerCondition]
@@ -125,10 +133,12 @@ func (s *Store) Prepare(ctx context.Context, cc ChatContext) (Injection, error) 
 					}
 					if cond != nil && cond.Eval(cc.State, cc.Context) {
 						fire(rec, now, "condition "+cond.String(), 1)
+						rec.FireSession = session
 					}
 				case TriggerSessionStart:
 					if newSession {
 						fire(rec, now, reasonSessionStart, 1)
+						rec.FireSession = session
 					}
 				}
 				if rec.Status == StatusTriggered {
@@ -142,7 +152,8 @@ func (s *Store) Prepare(ctx context.Context, cc ChatContext) (Injection, error) 
 			if c {
 				changed = append(changed, rec)
 			}
-			if rec.Status == StatusTriggered && (rec.Tier == TierHot || rec.Tier == TierWarm) {
+			if rec.Status == StatusTriggered && (rec.Tier == TierHot || rec.Tier == TierWarm) &&
+				(rec.FireSession == "" || rec.FireSession == session) {
 				candidates = append(candidates, scoreOf(rec, now))
 			}
 			return nil

@@ -550,3 +550,35 @@ func TestPrepareWritesOnlyWhenSomethingFires(t *testing.T) {
 		t.Fatal("a firing was not stored")
 	}
 }
+
+// Defect 8: a recurring session_start that fired for one session and was not yet
+// delivered did not fire for the next session, and was then delivered into that other
+// session's chat.
+func TestFiringsBelongToTheirSession(t *testing.T) {
+	e := newEnv(t, Options{SessionIdle: 30 * time.Minute})
+	in := e.create(CreateRequest{Content: "Greet warmly", TriggerType: TriggerSessionStart, TriggerCondition: "*", MaxFires: ptr(-1)})
+	sem := e.create(CreateRequest{Content: "Mention the garden", TriggerType: TriggerSemantic, TriggerCondition: "tomato plants in the garden"})
+
+	// Alice's session starts; her response fails, so nothing is delivered.
+	if inj := e.prepare(ChatContext{Session: "alice", Messages: []string{"my tomato plants in the garden"}}); len(inj.Items) != 2 {
+		t.Fatalf("alice: %v, want both intentions", ids(inj))
+	}
+	// Bob's session starts: the greeting fires for him (a second firing), and Alice's
+	// semantic match is not his.
+	e.clock.Advance(time.Minute)
+	inj := e.prepare(ChatContext{Session: "bob", Messages: []string{"hello"}})
+	if got := ids(inj); len(got) != 1 || got[0] != in.ID || inj.Items[0].Reason != reasonSessionStart {
+		t.Fatalf("bob got %v, want only the greeting fired for his session", got)
+	}
+	if got := e.get(in.ID); got.FireCount != 2 {
+		t.Fatalf("fire_count %d, want 2 (one per session start)", got.FireCount)
+	}
+	e.deliver(inj)
+	// Alice's next request is not a new session: she gets her semantic match, not
+	// Bob's greeting.
+	e.clock.Advance(time.Minute)
+	inj = e.prepare(ChatContext{Session: "alice", Messages: []string{"and the weather?"}})
+	if got := ids(inj); len(got) != 1 || got[0] != sem.ID {
+		t.Fatalf("alice got %v, want only her semantic match", got)
+	}
+}

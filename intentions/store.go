@@ -61,6 +61,10 @@ type record struct {
 	FireRelevance float64 `json:"fire_relevance,omitempty"`
 	// FiredForTime is the due time a time trigger last fired for: it fires once per due time.
 	FiredForTime *time.Time `json:"fired_for_time,omitempty"`
+	// FireSession is the session (its key) whose request fired the intention (a
+	// session start, a semantic match, a condition on its context): the firing is
+	// delivered to that session only. "" for firings of no session (time, by hand).
+	FireSession string `json:"fire_session,omitempty"`
 }
 
 // public is the Intention a caller sees.
@@ -482,6 +486,7 @@ func fire(rec *record, now time.Time, reason string, relevance float64) {
 	rec.UpdatedAt = t
 	rec.Tier = TierHot
 	rec.FireReason, rec.FireRelevance = reason, clamp01(relevance)
+	rec.FireSession = ""
 }
 
 // Tier ages.

@@ -299,6 +299,11 @@ func fromPeerRequest(r peerproto.InferenceRequest) (inference.Request, error) {
 		}
 		req.Format = &f
 	}
+	// The same rules as HTTP: ranges (temperature 1e308 was accepted here and
+	// refused there), message count and size limits.
+	if err := req.Validate(); err != nil {
+		return req, &peerproto.Error{Code: "invalid_request", Message: err.Error()}
+	}
 	return req, nil
 }
 
@@ -321,6 +326,14 @@ type links struct {
 func (l *links) get(ctx context.Context, url, peerID string) (*peerproto.Conn, error) {
 	l.mu.Lock()
 	c := l.conns[url]
+	if c != nil {
+		select {
+		case <-c.Done(): // closed by the peer (its idle close, say): dial again
+			delete(l.conns, url)
+			c = nil
+		default:
+		}
+	}
 	l.mu.Unlock()
 	if c != nil {
 		return c, nil

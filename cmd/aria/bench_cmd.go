@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"runtime"
 	"slices"
 	"strconv"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/aria-node/aria/consent"
 	"github.com/aria-node/aria/inference"
 	"github.com/aria-node/aria/inference/llamacpp"
 	"github.com/aria-node/aria/inference/local"
@@ -40,6 +42,35 @@ type benchReport struct {
 	ParallelRatio float64             `json:"parallel_max_to_1_ratio,omitempty"`
 	SystemInfo    string              `json:"system_info"`
 	HTTP          *httpReport         `json:"http,omitempty"`
+	Contract      *contractReport     `json:"contract,omitempty"`
+	Contend       *contendReport      `json:"contend,omitempty"`
+}
+
+// contractReport: the owner's decode on an engine under the default contract (25% for
+// others) against one at --cpu 100, paired per repetition, and remote-only decode.
+type contractReport struct {
+	RemoteThreads     int     `json:"remote_threads"`
+	RemoteDuty        float64 `json:"remote_duty_cycle"`
+	OwnerDefaultTokS  float64 `json:"owner_default_contract_tok_s"`
+	OwnerCPU100TokS   float64 `json:"owner_cpu100_tok_s"`
+	OwnerRatio        float64 `json:"owner_default_to_cpu100_ratio"`
+	RemoteDefaultTokS float64 `json:"remote_default_contract_tok_s"`
+}
+
+// contendReport: decode with N competing busy processes against idle, paired per rep.
+type contendReport struct {
+	Processes     int     `json:"processes"`
+	IdleTokS      float64 `json:"idle_tok_s"`
+	ContendedTokS float64 `json:"contended_tok_s"`
+	Ratio         float64 `json:"contended_to_idle_ratio"`
+}
+
+// remoteWork marks every request as work for others (it runs under the remote share).
+type remoteWork struct{ inference.Engine }
+
+func (r remoteWork) Generate(ctx context.Context, req inference.Request, onToken func(inference.Token) error) (inference.Result, error) {
+	req.Remote = true
+	return r.Engine.Generate(ctx, req, onToken)
 }
 
 type httpReport struct {
@@ -67,6 +98,9 @@ func benchCommand() *cli.Command {
 			&cli.BoolFlag{Name: "json", Usage: "print JSON"},
 			&cli.BoolFlag{Name: "via-http", Usage: "also measure streamed decoding through the OpenAI HTTP server on loopback"},
 			&cli.StringFlag{Name: "http-parallel", Value: "1,2,4,8", Usage: "concurrent HTTP streams for --via-http"},
+			&cli.BoolFlag{Name: "kernel", Value: true, Usage: "measure the bare kernel and the engine against it (--kernel=false: only the sections asked for)"},
+			&cli.BoolFlag{Name: "contract", Usage: "also measure the owner's decode under the default consent contract against --cpu 100 (paired), and remote-only decode"},
+			&cli.IntFlag{Name: "contend", Usage: "also measure decode with N competing busy processes against idle (paired)"},
 			dataDirFlag(),
 		},
 		Action: func(c *cli.Context) error {
@@ -114,6 +148,9 @@ func benchCommand() *cli.Command {
 			// their medians reported: on a shared machine speed drifts between runs.
 			var pp, tg, eg, es, rg, rs []float64
 			for r := range reps {
+				if !c.Bool("kernel") {
+					break
+				}
 				k, err := local.BenchKernel(c.Context, path, threads, nPrompt, nDecode)
 				if err != nil {
 					return fmt.Errorf("kernel bench: %w", err)
@@ -162,6 +199,16 @@ func benchCommand() *cli.Command {
 				}
 				rep.HTTP = h
 			}
+			if c.Bool("contract") {
+				if rep.Contract, err = benchContract(c.Context, path, info.ID, threads, reps, nDecode, e, greedy); err != nil {
+					return err
+				}
+			}
+			if n := c.Int("contend"); n > 0 {
+				if rep.Contend, err = benchContend(c.Context, e, info.ID, n, reps, nDecode, greedy); err != nil {
+					return err
+				}
+			}
 			if c.Bool("json") {
 				return printJSON(rep)
 			}
@@ -192,7 +239,82 @@ func printBench(r benchReport) {
 			fmt.Fprintf(tw, "HTTP aggregate, %d streams\t%.2f tok/s  (median TTFT %s)\n", p.Streams, p.AggregateTokS, p.MedianTTFT.Round(100_000))
 		}
 	}
+	if ct := r.Contract; ct != nil {
+		fmt.Fprintf(tw, "owner decode, default contract\t%.2f tok/s  (--cpu 100: %.2f; paired ratio %.3f)\n", ct.OwnerDefaultTokS, ct.OwnerCPU100TokS, ct.OwnerRatio)
+		fmt.Fprintf(tw, "remote-only decode, default contract\t%.2f tok/s  (%d thread(s), duty cycle %.2f)\n", ct.RemoteDefaultTokS, ct.RemoteThreads, ct.RemoteDuty)
+	}
+	if ct := r.Contend; ct != nil {
+		fmt.Fprintf(tw, "decode with %d busy process(es)\t%.2f tok/s  (idle %.2f; paired ratio %.3f)\n", ct.Processes, ct.ContendedTokS, ct.IdleTokS, ct.Ratio)
+	}
 	tw.Flush()
+}
+
+// benchContract compares the owner's decode on an engine under the default contract
+// with e (no share: --cpu 100), alternating per repetition, and measures remote work.
+func benchContract(ctx context.Context, path, id string, threads, reps, nDecode int, e inference.Engine, greedy inference.Sampling) (*contractReport, error) {
+	cores := runtime.NumCPU()
+	share, _ := consent.Default().Threads(cores, 0)
+	rt, duty := consent.Default().Threads(cores, min(share, threads))
+	d := local.New(local.Options{Threads: threads, Slots: 1, QueueSize: 1, SlotContext: nDecode + 512, Remote: local.Share{Threads: rt, Duty: duty}})
+	defer d.Close()
+	if _, err := d.Load(ctx, path, local.LoadOptions{ID: id}); err != nil {
+		return nil, err
+	}
+	out := &contractReport{RemoteThreads: rt, RemoteDuty: duty}
+	var own, full, ratio, remote []float64
+	for r := range reps {
+		a, err := local.BenchEngine(ctx, d, id, 1, nDecode+1, greedy)
+		if err != nil {
+			return nil, err
+		}
+		b, err := local.BenchEngine(ctx, e, id, 1, nDecode+1, greedy)
+		if err != nil {
+			return nil, err
+		}
+		m, err := local.BenchEngine(ctx, remoteWork{d}, id, 1, nDecode+1, greedy)
+		if err != nil {
+			return nil, err
+		}
+		own, full, remote = append(own, a.PerStreamTokS), append(full, b.PerStreamTokS), append(remote, m.PerStreamTokS)
+		ratio = append(ratio, a.PerStreamTokS/b.PerStreamTokS)
+		fmt.Fprintf(os.Stderr, "  contract rep %d: owner %.2f (default) vs %.2f (--cpu 100), remote %.2f tok/s\n", r+1, a.PerStreamTokS, b.PerStreamTokS, m.PerStreamTokS)
+	}
+	out.OwnerDefaultTokS, out.OwnerCPU100TokS, out.OwnerRatio, out.RemoteDefaultTokS = local.Median(own), local.Median(full), local.Median(ratio), local.Median(remote)
+	return out, nil
+}
+
+// benchContend measures decode idle and then with n busy processes (a shell spinning),
+// alternating per repetition.
+func benchContend(ctx context.Context, e inference.Engine, id string, n, reps, nDecode int, greedy inference.Sampling) (*contendReport, error) {
+	out := &contendReport{Processes: n}
+	var idle, busy, ratio []float64
+	for r := range reps {
+		a, err := local.BenchEngine(ctx, e, id, 1, nDecode+1, greedy)
+		if err != nil {
+			return nil, err
+		}
+		var procs []*exec.Cmd
+		for range n {
+			p := exec.CommandContext(ctx, "sh", "-c", "while :; do :; done")
+			if err := p.Start(); err != nil {
+				return nil, err
+			}
+			procs = append(procs, p)
+		}
+		time.Sleep(200 * time.Millisecond)
+		b, err := local.BenchEngine(ctx, e, id, 1, nDecode+1, greedy)
+		for _, p := range procs {
+			_ = p.Process.Kill()
+			_ = p.Wait()
+		}
+		if err != nil {
+			return nil, err
+		}
+		idle, busy, ratio = append(idle, a.PerStreamTokS), append(busy, b.PerStreamTokS), append(ratio, b.PerStreamTokS/a.PerStreamTokS)
+		fmt.Fprintf(os.Stderr, "  contend rep %d: idle %.2f, with %d busy %.2f tok/s\n", r+1, a.PerStreamTokS, n, b.PerStreamTokS)
+	}
+	out.IdleTokS, out.ContendedTokS, out.Ratio = local.Median(idle), local.Median(busy), local.Median(ratio)
+	return out, nil
 }
 
 func parseLevels(flag, v string) ([]int, error) {

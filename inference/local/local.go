@@ -37,6 +37,11 @@ type Options struct {
 	// its batch runs with Threads and no rest. Zero fields mean the owner's settings.
 	Remote Share
 
+	// FixedThreads turns off the thread governor, which drops threads while other
+	// processes hold cores (llama.cpp's workers spin-wait for each other) and probes
+	// them back. Default: governed.
+	FixedThreads bool
+
 	stepHook func(threads int, duty float64, owner, remote int) // tests: see runnerConfig
 }
 
@@ -181,7 +186,7 @@ func (e *Engine) Load(ctx context.Context, path string, lo LoadOptions) (inferen
 	if err != nil {
 		return inference.ModelInfo{}, fmt.Errorf("%w: %v", inference.ErrKernelUnavailable, err)
 	}
-	info.ChatTemplate = model.ChatTemplate()
+	info.ChatTemplate = chatTemplateFor(info.Architecture, model.ChatTemplate())
 	info.VocabSize = model.NVocab()
 	info.Slots = e.opts.Slots
 	info.SlotContext = slotCtx
@@ -189,7 +194,7 @@ func (e *Engine) Load(ctx context.Context, path string, lo LoadOptions) (inferen
 	r, err := newRunner(info, model, runnerConfig{
 		Slots: e.opts.Slots, SlotCtx: slotCtx, Batch: max(e.opts.BatchSize, e.opts.Slots),
 		Threads: e.opts.Threads, QueueSize: e.opts.QueueSize, Remote: e.opts.Remote,
-		stepHook: e.opts.stepHook,
+		stepHook: e.opts.stepHook, FixedThreads: e.opts.FixedThreads,
 	})
 	if err != nil {
 		model.Close()
@@ -369,11 +374,7 @@ func (e *Engine) Generate(ctx context.Context, req inference.Request, onToken fu
 	}
 	var prompt []int32
 	if req.Messages != nil {
-		text, err := renderChat(r.info.ChatTemplate, req.Messages)
-		if err != nil {
-			return inference.Result{}, fmt.Errorf("render chat template: %w", err)
-		}
-		prompt, err = r.model.Tokenize(text, r.model.AddBOS(), true)
+		prompt, err = tokenizeChat(ctx, r.model, r.info.ChatTemplate, req.Messages)
 		if err != nil {
 			return inference.Result{}, err
 		}

@@ -44,7 +44,10 @@ type runner struct {
 	slots []*slot
 	piece []byte
 
-	threads int // the context's current thread count
+	threads int       // the context's current thread count
+	gov     *governor // nil with fixed threads
+	// The last decode's wall and process CPU time, for the governor.
+	decodeWall, decodeCPU time.Duration
 
 	embedMu  sync.Mutex
 	embedCtx *llamacpp.Context
@@ -70,6 +73,8 @@ type runnerConfig struct {
 	Threads   int // with any owner request in the batch
 	QueueSize int
 	Remote    Share // with only remote requests in the batch
+	// FixedThreads turns the thread governor off (see governor).
+	FixedThreads bool
 	// stepHook, when set (tests), is called before each decode step with the threads
 	// and duty cycle it runs with and how many owner and remote requests are in it.
 	stepHook func(threads int, duty float64, owner, remote int)
@@ -167,6 +172,9 @@ func newRunner(info inference.ModelInfo, model *llamacpp.Model, cfg runnerConfig
 		piece:   make([]byte, 0, 64),
 		threads: cfg.Threads,
 	}
+	if !cfg.FixedThreads && cfg.Threads > 1 {
+		r.gov = newGovernor(cfg.Threads)
+	}
 	for i := range cfg.Slots {
 		r.slots = append(r.slots, &slot{id: i, logitIdx: -1})
 	}
@@ -250,6 +258,9 @@ func (r *runner) loop() {
 			continue
 		}
 		threads, duty := r.share()
+		if r.gov != nil {
+			threads = min(threads, r.gov.limit(time.Now()))
+		}
 		if threads != r.threads {
 			r.lctx.SetThreads(threads)
 			r.threads = threads
@@ -266,8 +277,12 @@ func (r *runner) loop() {
 			r.cfg.stepHook(threads, duty, owner, remote)
 		}
 		start := time.Now()
+		r.decodeWall = 0
 		if !r.step() {
 			return
+		}
+		if r.gov != nil && r.decodeWall > 0 {
+			r.gov.observe(time.Now(), threads, r.decodeWall, r.decodeCPU)
 		}
 		if duty > 0 && duty < 1 && !r.rest(time.Duration(float64(time.Since(start))*(1/duty-1))) {
 			return
@@ -416,7 +431,10 @@ func (r *runner) step() bool {
 	if b.Len() == 0 {
 		return true
 	}
-	if err := r.lctx.Decode(b); err != nil {
+	t0, c0 := time.Now(), processCPU()
+	err := r.lctx.Decode(b)
+	r.decodeWall, r.decodeCPU = time.Since(t0), processCPU()-c0
+	if err != nil {
 		r.log.Error("decode failed", "err", err, "tokens", b.Len())
 		for _, s := range r.slots {
 			if s.t != nil {

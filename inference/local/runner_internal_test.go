@@ -48,7 +48,7 @@ func TestThreadsFollowWhoIsInTheBatch(t *testing.T) {
 	}
 	var mu sync.Mutex
 	var steps []step
-	o := Options{Threads: 2, Slots: 2, Remote: Share{Threads: 1, Duty: 0.5}}
+	o := Options{Threads: 2, Slots: 2, Remote: Share{Threads: 1, Duty: 0.5}, FixedThreads: true}
 	o.stepHook = func(threads int, duty float64, owner, remote int) {
 		mu.Lock()
 		steps = append(steps, step{threads, duty, owner, remote})
