@@ -54,11 +54,19 @@ func tokenizeChat(ctx context.Context, model *llamacpp.Model, tmpl string, msgs 
 		if at < 0 {
 			continue // the template leaves this message out
 		}
-		if err := templateText(text[:at]); err != nil {
+		// Spaces that end the template's text go with the content: "User: " + "Hi"
+		// must tokenize as "User", ":", " Hi", as the whole string did in training
+		// (BitNet b1.58's format), not with a lone " ".
+		pre, content := text[:at], m.Content
+		if content != "" {
+			trimmed := strings.TrimRight(pre, " ")
+			pre, content = trimmed, pre[len(trimmed):]+content
+		}
+		if err := templateText(pre); err != nil {
 			return nil, err
 		}
-		if m.Content != "" {
-			toks, err := model.Tokenize(m.Content, false, false)
+		if content != "" {
+			toks, err := model.Tokenize(content, false, false)
 			if err != nil {
 				return nil, err
 			}
