@@ -214,7 +214,7 @@ func TestKeys(t *testing.T) {
 	e.clock.add(24 * time.Hour)
 	r = e.withKey(short, "GET", "/v1/usage", "")
 	want(t, r, 401)
-	if r.errMsg(t) != "API key expired" {
+	if r.errMsg(t) != "API key expired" || r.json(t)["code"] != "AUTH_KEY_EXPIRED" {
 		t.Fatalf("expired: %s", r.body)
 	}
 	// Wrong keys.
@@ -227,7 +227,7 @@ func TestKeys(t *testing.T) {
 	}
 	r = e.req("GET", "/v1/usage", "")
 	want(t, r, 401)
-	if r.errMsg(t) != "Missing authorization header" {
+	if r.errMsg(t) != "Missing authorization header" || r.json(t)["code"] != "AUTH_MISSING" {
 		t.Fatalf("%s", r.body)
 	}
 	// Only hashes are stored.
