@@ -14,6 +14,7 @@ import (
 	"github.com/aria-node/aria/consent"
 	"github.com/aria-node/aria/inference"
 	"github.com/aria-node/aria/p2p"
+	"github.com/aria-node/aria/p2p/peerlink"
 	"github.com/aria-node/aria/p2p/peerproto"
 )
 
@@ -58,9 +59,9 @@ func (n *Node) bindPeerPort() error {
 func (n *Node) startNetwork(ctx context.Context, key crypto.PrivKey) error {
 	pc := n.cfg.Peers
 	n.bgCtx, n.bgStop = context.WithCancel(context.Background())
-	n.links = &links{conns: map[string]*peerproto.Conn{}, dial: func(ctx context.Context, url, peerID string) (*peerproto.Conn, error) {
+	n.links = peerlink.New(func(ctx context.Context, url, peerID string) (*peerproto.Conn, error) {
 		return peerproto.Dial(ctx, url, peerproto.DialOptions{Key: key, ExpectPeer: peerID, Logger: n.log})
-	}}
+	}, 0)
 	if pc.Disabled {
 		return nil
 	}
@@ -185,7 +186,7 @@ func (n *Node) stopNetwork(ctx context.Context) error {
 		n.bg.Wait()
 	}
 	if n.links != nil {
-		n.links.closeAll()
+		n.links.Close()
 	}
 	if n.host != nil {
 		if err := n.host.Close(); err != nil {

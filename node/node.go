@@ -29,6 +29,7 @@ import (
 	"github.com/aria-node/aria/intentions"
 	"github.com/aria-node/aria/openai"
 	"github.com/aria-node/aria/p2p"
+	"github.com/aria-node/aria/p2p/peerlink"
 	"github.com/aria-node/aria/p2p/peerproto"
 )
 
@@ -106,7 +107,7 @@ type Node struct {
 	wsLn        net.Listener
 	wsDone      chan error
 	wsURL       string
-	links       *links
+	links       *peerlink.Pool
 	stopPublish context.CancelFunc
 	publishDone chan struct{}
 	remoteMu    sync.Mutex

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"sync"
 	"time"
 
 	"github.com/aria-node/aria/energy"
@@ -191,13 +190,13 @@ func (n *Node) candidates(ctx context.Context, model string) []p2p.PeerRecord {
 
 // forward runs req on peer p over the WebSocket protocol.
 func (n *Node) forward(ctx context.Context, p p2p.PeerRecord, req inference.Request, hops int, onToken func(inference.Token) error) (inference.Result, error) {
-	conn, err := n.links.get(ctx, p.WSURL, p.PeerID)
+	conn, err := n.links.Get(ctx, p.WSURL, p.PeerID)
 	if err != nil {
 		return inference.Result{}, err
 	}
 	res, err := inferOver(ctx, conn, req, hops, onToken)
 	if errors.Is(err, peerproto.ErrConnLost) {
-		n.links.drop(p.WSURL, conn)
+		n.links.Drop(p.WSURL, conn)
 	}
 	return res, err
 }
@@ -307,55 +306,4 @@ func shortID(id string) string {
 		return id[len(id)-8:]
 	}
 	return id
-}
-
-// links keeps one authenticated WebSocket connection per peer, dialled on demand.
-type links struct {
-	mu    sync.Mutex
-	conns map[string]*peerproto.Conn
-	dial  func(ctx context.Context, url, peerID string) (*peerproto.Conn, error)
-}
-
-// get returns the link to the peer peerID at url, dialling it if needed. The dial
-// fails unless the server proves it is peerID.
-func (l *links) get(ctx context.Context, url, peerID string) (*peerproto.Conn, error) {
-	l.mu.Lock()
-	c := l.conns[url]
-	l.mu.Unlock()
-	if c != nil {
-		return c, nil
-	}
-	dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	c, err := l.dial(dctx, url, peerID)
-	if err != nil {
-		return nil, fmt.Errorf("connect to peer %s: %w", url, err)
-	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if old := l.conns[url]; old != nil {
-		c.Close()
-		return old, nil
-	}
-	l.conns[url] = c
-	return c, nil
-}
-
-func (l *links) drop(url string, c *peerproto.Conn) {
-	l.mu.Lock()
-	if l.conns[url] == c {
-		delete(l.conns, url)
-	}
-	l.mu.Unlock()
-	c.Close()
-}
-
-func (l *links) closeAll() {
-	l.mu.Lock()
-	conns := l.conns
-	l.conns = map[string]*peerproto.Conn{}
-	l.mu.Unlock()
-	for _, c := range conns {
-		c.Close()
-	}
 }
