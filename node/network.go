@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/aria-node/aria/consent"
 	"github.com/aria-node/aria/inference"
@@ -82,6 +83,7 @@ func (n *Node) startNetwork(ctx context.Context, key crypto.PrivKey) error {
 		return fmt.Errorf("libp2p: %w", err)
 	}
 	n.host = h
+	h.OnPeerChange(func(peer.ID) { n.voidProviders() })
 	n.log.Info("libp2p host up: other nodes can --bootstrap from these", "addrs", h.Addrs())
 	pctx, cancel := context.WithCancel(context.Background())
 	n.stopPublish, n.publishDone = cancel, make(chan struct{})

@@ -110,6 +110,11 @@ func (n *Node) hasFreeSlot() bool {
 // hundreds of milliseconds, which a request must not pay every time.
 const providerTTL = 5 * time.Second
 
+// missTTL is how long "no provider" is remembered: an unserved model must not re-walk
+// the DHT (up to 3 s) on every request. Peer connections and disconnections void the
+// cache, so a provider that joins is found at once.
+const missTTL = 5 * time.Second
+
 type providerEntry struct {
 	recs       []p2p.PeerRecord
 	at         time.Time
@@ -128,6 +133,9 @@ func (n *Node) providers(ctx context.Context, model string) []p2p.PeerRecord {
 		n.provCache[model] = e
 	}
 	n.provMu.Unlock()
+	if ok && len(e.recs) == 0 && time.Since(e.at) < missTTL {
+		return nil
+	}
 	if ok && len(e.recs) > 0 {
 		if refresh {
 			n.bg.Add(1)
@@ -145,6 +153,7 @@ func (n *Node) providers(ctx context.Context, model string) []p2p.PeerRecord {
 func (n *Node) lookupProviders(ctx context.Context, model string) []p2p.PeerRecord {
 	lctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
+	n.provLookups.Add(1)
 	recs, err := n.host.FindProviders(lctx, model, 16)
 	if err != nil {
 		n.log.Debug("provider lookup", "model", model, "err", err)
@@ -156,6 +165,13 @@ func (n *Node) lookupProviders(ctx context.Context, model string) []p2p.PeerReco
 	n.provCache[model] = providerEntry{recs: recs, at: time.Now()}
 	n.provMu.Unlock()
 	return recs
+}
+
+// voidProviders drops every cached lookup (a peer connected or left).
+func (n *Node) voidProviders() {
+	n.provMu.Lock()
+	clear(n.provCache)
+	n.provMu.Unlock()
 }
 
 // forgetProviders drops the cached lookup of model (a provider failed).
