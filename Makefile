@@ -10,18 +10,32 @@ CGO_OPT ?= -O3 -march=x86-64-v3
 export CGO_ENABLED  := 1
 export CGO_CFLAGS   := $(CGO_OPT)
 export CGO_CXXFLAGS := $(CGO_OPT)
-# The llama.cpp sources come from the pinned ollama module; our binding finds their
-# headers here (module zips carry them, the dir is only known once downloaded).
-OLLAMA_DIR = $(shell $(GO) mod download -json github.com/ollama/ollama 2>/dev/null | sed -n 's/.*"Dir": "\(.*\)".*/\1/p')
+# The llama.cpp sources come from the pinned ollama module. Our own patches
+# (inference/llamacpp/patches, e.g. the squared-ReLU FFN of BitNet b1.58 2B-4T) are
+# applied to a COPY of its llama.cpp and ggml sources under build/ (the module cache is
+# never edited), and build/go.work points the module at that copy. The copy's directory
+# name carries a hash of the patches, so changing a patch makes a fresh copy.
+OLLAMA_VERSION := v0.17.4
+OLLAMA_DIR = $(shell GOWORK=off $(GO) mod download -json github.com/ollama/ollama@$(OLLAMA_VERSION) 2>/dev/null | sed -n 's/.*"Dir": "\(.*\)".*/\1/p')
+LLAMA_PATCHES := $(sort $(wildcard inference/llamacpp/patches/*.patch))
+PATCH_HASH := $(shell cat $(LLAMA_PATCHES) /dev/null | sha256sum | cut -c1-12)
+LLAMA_SRC  := build/llama-src/ollama-$(OLLAMA_VERSION)-$(PATCH_HASH)
+GOWORK_FILE := build/go.work
+export GOWORK := $(CURDIR)/$(GOWORK_FILE)
+# The patches touch no header, so our binding's headers come from the module cache; with
+# -trimpath the build cache keys name the module (path@version), not the directory, so
+# every checkout of the same patches shares one compile of llama.cpp.
 export CGO_CPPFLAGS = -I$(OLLAMA_DIR)/llama/llama.cpp/include -I$(OLLAMA_DIR)/ml/backend/ggml/ggml/include
+export GOFLAGS := -trimpath
 
 # postgresql: the platform's PostgreSQL store is tested against a real server (started
 # by the tests in a temp dir on a loopback port, never the system cluster).
-APT_PKGS := build-essential pkg-config ca-certificates git postgresql
+# patch: our llama.cpp patches are applied to a copy of the pinned sources.
+APT_PKGS := build-essential pkg-config ca-certificates git postgresql patch
 DATA_DIR ?= $(HOME)/.aria
 FIXTURES := testdata/models
 
-.PHONY: all build run test deps test-go test-e2e e2e-deps fixtures bench env clean fuzz
+.PHONY: all build run test deps test-go test-e2e e2e-deps fixtures bench env clean fuzz llama-src bench-models
 
 all: build
 
@@ -35,9 +49,25 @@ deps:
 	fi
 	@command -v $(GO) >/dev/null || { echo "Go 1.26 is required (https://go.dev/dl)"; exit 1; }
 
+# The patched copy of the pinned llama.cpp/ggml sources, and the go.work that uses it.
+llama-src: $(GOWORK_FILE)
+
+$(LLAMA_SRC)/.patched: $(LLAMA_PATCHES)
+	@test -n "$(OLLAMA_DIR)" || { echo "cannot download github.com/ollama/ollama@$(OLLAMA_VERSION) (llama.cpp sources)" >&2; exit 1; }
+	@rm -rf $(LLAMA_SRC) && mkdir -p $(LLAMA_SRC)/ml/backend/ggml
+	@cp $(OLLAMA_DIR)/go.mod $(OLLAMA_DIR)/go.sum $(LLAMA_SRC)/
+	@cp -R $(OLLAMA_DIR)/llama $(LLAMA_SRC)/llama
+	@cp -R $(OLLAMA_DIR)/ml/backend/ggml/ggml $(LLAMA_SRC)/ml/backend/ggml/ggml
+	@chmod -R u+w $(LLAMA_SRC)
+	@for p in $(LLAMA_PATCHES); do patch -s -p1 -d $(LLAMA_SRC) < $$p || { echo "patch $$p failed" >&2; exit 1; }; done
+	@touch $@
+
+$(GOWORK_FILE): $(LLAMA_SRC)/.patched go.mod
+	@printf 'go %s\n\nuse ..\n\nreplace github.com/ollama/ollama $(OLLAMA_VERSION) => ./%s\n' \
+		"$$(sed -n 's/^go //p' go.mod)" "$(patsubst build/%,%,$(LLAMA_SRC))" > $@
+
 # The first build compiles llama.cpp (2-3 minutes on 2 cores); later builds are cached.
-build: deps
-	@test -n "$(OLLAMA_DIR)" || { echo "cannot download github.com/ollama/ollama (llama.cpp sources)"; exit 1; }
+build: deps $(GOWORK_FILE)
 	@echo "building $(BIN) (first build compiles llama.cpp: 2-3 min)"
 	@mkdir -p bin
 	@$(GO) build -trimpath -o $(BIN) ./cmd/aria 2> >(grep -v -E 'repack|memcpy|~~~|^ +\||inlined from|In function|note: at offset|^ *[0-9]+ \|' >&2)
@@ -47,8 +77,8 @@ run: build
 
 # Prints the exports that let plain `go build` / `go test` / gopls work in a shell:
 #   eval "$(make -s env)"
-env:
-	@echo 'export CGO_ENABLED=1 CGO_CFLAGS="$(CGO_OPT)" CGO_CXXFLAGS="$(CGO_OPT)" CGO_CPPFLAGS="$(CGO_CPPFLAGS)"'
+env: $(GOWORK_FILE)
+	@echo 'export CGO_ENABLED=1 CGO_CFLAGS="$(CGO_OPT)" CGO_CXXFLAGS="$(CGO_OPT)" CGO_CPPFLAGS="$(CGO_CPPFLAGS)" GOWORK="$(GOWORK)" GOFLAGS="$(GOFLAGS)"'
 
 test: build test-go test-e2e
 
@@ -81,17 +111,33 @@ bench: fixtures
 	$(GO) test -run '^$$' -bench PeerHop -benchtime 1x ./node/
 	$(GO) test -run '^$$' -bench Discovery ./p2p/
 
+# Issue 12's figures: import of a synthetic 2B-4T-shaped I2_S file (1.18 GB, made here, never committed), speed of
+# the imported model next to the same shape synthesized directly as TQ2_0, pull throughput from a loopback hub and
+# from a peer.
+BENCH_MODELS := build/bench-models
+bench-models: build
+	@mkdir -p $(BENCH_MODELS)
+	@[ -f $(BENCH_MODELS)/2b-i2_s.gguf ] || $(BIN) model synth --shape 2b --type i2_s --out $(BENCH_MODELS)/2b-i2_s.gguf
+	@[ -f $(BENCH_MODELS)/2b-b158-tq2_0.gguf ] || $(BIN) model synth --shape 2b --type tq2_0 --arch bitnet-b1.58 --out $(BENCH_MODELS)/2b-b158-tq2_0.gguf
+	rm -rf $(BENCH_MODELS)/data
+	time $(BIN) model import --data-dir $(BENCH_MODELS)/data $(BENCH_MODELS)/2b-i2_s.gguf
+	ls -l $(BENCH_MODELS)/2b-i2_s.gguf $(BENCH_MODELS)/data/models/2b-i2_s.gguf $(BENCH_MODELS)/2b-b158-tq2_0.gguf
+	$(BIN) bench --model $(BENCH_MODELS)/data/models/2b-i2_s.gguf --threads $(or $(BENCH_THREADS),2) --parallel 1 --reps 3
+	$(BIN) bench --model $(BENCH_MODELS)/2b-b158-tq2_0.gguf --threads $(or $(BENCH_THREADS),2) --parallel 1 --reps 3
+	$(GO) test -run '^$$' -bench PullFromHub -benchtime 3x ./models/
+	$(GO) test -run '^$$' -bench PullFromPeer -benchtime 3x ./node/
+
 # Every decoder of bytes from disk or network, FUZZTIME each (seed corpora run in every `go test`).
 FUZZTIME ?= 30s
-FUZZ_TARGETS := inference/gguf:FuzzDecode openai:FuzzDecodeChatRequest openai:FuzzIntentionBodies \
+FUZZ_TARGETS := models:FuzzImport inference/gguf:FuzzDecode openai:FuzzDecodeChatRequest openai:FuzzIntentionBodies \
 	intentions:FuzzParseCondition intentions:FuzzDecodeRecord consent:FuzzParseConfig consent:FuzzSchedule \
 	energy:FuzzLedgerOnDisk tenancy:FuzzVerifyJWT ares:FuzzPlatformBodies p2p:FuzzOpenRecord p2p/peerproto:FuzzDecodeEnvelope p2p/peerproto:FuzzServerFrame \
 	inference/jsonschema:FuzzParse inference/jsonschema:FuzzSchemaGrammar openai:FuzzDecodeOtherBodies \
 	storage/bolt:FuzzOpen
-fuzz:
+fuzz: $(GOWORK_FILE)
 	@for t in $(FUZZ_TARGETS); do \
 		echo "fuzz $$t"; $(GO) test -run '^$$' -fuzz "^$${t#*:}$$" -fuzztime $(FUZZTIME) ./$${t%%:*}/ || exit 1; \
 	done
 
 clean:
-	rm -rf bin
+	rm -rf bin build

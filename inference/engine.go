@@ -78,9 +78,9 @@ func DefaultSampling() Sampling {
 // Validate checks every field's range; the error is an *InvalidError naming the field.
 func (s Sampling) Validate() error {
 	switch {
-	case s.Temperature < 0 || s.Temperature != s.Temperature:
-		return invalid("temperature", "must be >= 0, got %v", s.Temperature)
-	case s.TopP <= 0 || s.TopP > 1:
+	case s.Temperature < 0 || s.Temperature > 2 || !finite(s.Temperature):
+		return invalid("temperature", "must be between 0 and 2, got %v", s.Temperature)
+	case s.TopP <= 0 || s.TopP > 1 || !finite(s.TopP):
 		return invalid("top_p", "must be in (0, 1], got %v", s.TopP)
 	case s.TopK < 0:
 		return invalid("top_k", "must be >= 0, got %d", s.TopK)

@@ -12,6 +12,9 @@ func (r Request) Validate() error {
 	if err := r.Sampling.Validate(); err != nil {
 		return err
 	}
+	if err := r.checkLimits(); err != nil {
+		return err
+	}
 	if r.Messages != nil {
 		return ValidateMessages(r.Messages)
 	}

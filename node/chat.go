@@ -26,7 +26,7 @@ func (n *Node) BeginChat(ctx context.Context, info openai.ChatInfo) (openai.Chat
 	if k := len(info.UserMessages); k > 0 {
 		last = info.UserMessages[k-1]
 	}
-	task, err := taskType(info.TaskType, last)
+	task, err := taskType(*n.cfg.Consent, info.TaskType, last)
 	if err != nil {
 		return openai.ChatTurn{}, &openai.APIError{Status: 400, Type: openai.TypeInvalidRequest, Code: "invalid_request",
 			Message: fmt.Sprintf("Invalid request: 'task_type' %v", err)}
@@ -68,13 +68,23 @@ func (n *Node) BeginChat(ctx context.Context, info openai.ChatInfo) (openai.Chat
 	}, nil
 }
 
-// taskType is a request's declared task type (an error if it names none), else the
-// classification of its last user message.
-func taskType(declared, lastUser string) (consent.TaskType, error) {
-	if declared != "" {
-		return consent.ParseTaskType(declared)
+// taskType is the task type a request is admitted as: the classification of its
+// last user message, or its declared type (an error if it names none) unless the
+// contract refuses the classified one. The stricter of the two wins, so declaring
+// text_gen does not get plainly-code work past a contract without code_gen.
+func taskType(c consent.Contract, declared, lastUser string) (consent.TaskType, error) {
+	classified := consent.Classify(lastUser)
+	if declared == "" {
+		return classified, nil
 	}
-	return consent.Classify(lastUser), nil
+	d, err := consent.ParseTaskType(declared)
+	if err != nil {
+		return "", err
+	}
+	if !c.Allows(classified) {
+		return classified, nil
+	}
+	return d, nil
 }
 
 // refusalError turns a consent refusal into the API's 503 with its reason code.

@@ -192,8 +192,12 @@ func TestTaskTypesAreDeclaredOrClassified(t *testing.T) {
 	if r := chat(t, srv, true, nil, "Write a Python function that reverses a list"); r.status != 503 || errCode(r) != consent.CodeTaskTypeNotAllowed {
 		t.Fatalf("classified code_gen from a remote client: HTTP %d %v", r.status, r.body)
 	}
-	if r := chat(t, srv, true, map[string]any{"task_type": "summarization"}, "Write a Python function"); r.status != 200 {
+	if r := chat(t, srv, true, map[string]any{"task_type": "summarization"}, "Tell me about the sea"); r.status != 200 {
 		t.Fatalf("declared summarization: HTTP %d %v", r.status, r.body)
+	}
+	// The declared type cannot hide what the text plainly is: the stricter wins.
+	if r := chat(t, srv, true, map[string]any{"task_type": "summarization"}, "Write a Python function"); r.status != 503 || errCode(r) != consent.CodeTaskTypeNotAllowed {
+		t.Fatalf("declared summarization for code: HTTP %d %v", r.status, r.body)
 	}
 	if r := chat(t, srv, true, map[string]any{"task_type": "poetry"}, "hi"); r.status != 400 || !strings.Contains(errMessage(r), "task_type") {
 		t.Fatalf("unknown declared task type: HTTP %d %v", r.status, r.body)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/aria-node/aria/inference/synth"
+	"github.com/aria-node/aria/models"
 )
 
 // DefaultModel is the model a node serves when none is given: the tiny synthetic demo.
@@ -37,7 +38,8 @@ func ResolveModel(ctx context.Context, dataDir, spec string, progress io.Writer)
 		if st.IsDir() {
 			return "", fmt.Errorf("model %s is a directory, not a GGUF file", spec)
 		}
-		return spec, nil
+		// Microsoft's I2_S BitNet files are imported into the data dir on first use.
+		return models.Store{Dir: ModelsDir(dataDir)}.Runnable(ctx, spec, progress)
 	}
 	dir := ModelsDir(dataDir)
 	for _, name := range []string{spec, spec + ".gguf"} {
@@ -53,6 +55,9 @@ func ResolveModel(ctx context.Context, dataDir, spec string, progress io.Writer)
 		}
 	}
 	sh, ok := synth.Shapes[shape]
+	if _, err := models.ParseRef(spec, ""); !ok && err == nil && !strings.Contains(spec, "://") {
+		return "", fmt.Errorf("model %q is not in %s yet: run `aria model pull %s`", spec, dir, spec)
+	}
 	if !ok {
 		if strings.ContainsAny(spec, `/\`) || strings.HasSuffix(spec, ".gguf") {
 			return "", fmt.Errorf("model file %s does not exist", spec)
@@ -68,19 +73,26 @@ func ResolveModel(ctx context.Context, dataDir, spec string, progress io.Writer)
 
 // Synthesize writes a synthetic model with progress output.
 func Synthesize(ctx context.Context, path string, sh synth.Shape, typ synth.Type, seed uint64, progress io.Writer) error {
+	return SynthesizeWith(ctx, path, synth.Options{Shape: sh, Type: typ, Seed: seed}, progress)
+}
+
+// SynthesizeWith is Synthesize with every generator option (architecture, I2_S).
+func SynthesizeWith(ctx context.Context, path string, o synth.Options, progress io.Writer) error {
+	sh, typ := o.Shape, o.Type
 	if progress == nil {
 		progress = io.Discard
 	}
 	fmt.Fprintf(progress, "synthesizing %s (%s shape, %s, random untrained weights) into %s\n", filepath.Base(path), sh.Name, typ, path)
 	start := time.Now()
 	last := time.Time{}
-	err := synth.WriteFile(ctx, path, synth.Options{Shape: sh, Type: typ, Seed: seed, Progress: func(done, total int64) {
+	o.Progress = func(done, total int64) {
 		if time.Since(last) < 250*time.Millisecond && done < total {
 			return
 		}
 		last = time.Now()
 		fmt.Fprintf(progress, "\r  %5.1f%%  %7.1f / %.1f MiB", 100*float64(done)/float64(total), float64(done)/(1<<20), float64(total)/(1<<20))
-	}})
+	}
+	err := synth.WriteFile(ctx, path, o)
 	fmt.Fprintln(progress)
 	if err != nil {
 		return fmt.Errorf("synthesize %s: %w", path, err)

@@ -30,6 +30,12 @@ type PeerConfig struct {
 	MDNSService   string        // default p2p.DefaultMDNSService
 	Publish       time.Duration // how often the record is checked for changes; default 2s
 	RandomPort    bool          // bind the WebSocket server to a free port instead of Config.Port (tests)
+	// Abuse limits of the peer port (see peerproto.ServerConfig): connections in
+	// total (default 256, at most a quarter of the open-file limit) and per address
+	// (default 64), and the idle close that pings do not defeat (default 2 min).
+	MaxConns      int
+	MaxConnsPerIP int
+	IdleTimeout   time.Duration
 }
 
 // bindPeerPort binds the WebSocket peer protocol's port, early, so a port in use is an
@@ -67,15 +73,18 @@ func (n *Node) startNetwork(ctx context.Context, key crypto.PrivKey) error {
 		return nil
 	}
 	ln := n.wsLn
-	if lim := consent.NewLimiter(n.cfg.Consent.MaxBandwidthMbps); lim != nil {
+	lim := consent.NewLimiter(n.cfg.Consent.MaxBandwidthMbps)
+	if lim != nil {
 		// max_bandwidth_mbps: every peer-protocol connection draws on one budget.
 		ln = lim.Listener(n.bgCtx, ln)
 	}
-	n.ws = peerproto.NewServer(peerproto.ServerConfig{Handler: peerHandler{n}, Key: key, Version: Version, Logger: n.log})
+	maxConns := peerConnCap(pc.MaxConns, raiseFileLimit(n.log))
+	n.ws = peerproto.NewServer(peerproto.ServerConfig{Handler: peerHandler{n}, Key: key, Version: Version, Logger: n.log,
+		MaxConns: maxConns, MaxConnsPerIP: pc.MaxConnsPerIP, IdleTimeout: pc.IdleTimeout})
 	n.wsDone = make(chan error, 1)
 	go func() { n.wsDone <- n.ws.Serve(ln) }()
 	n.wsURL = "ws://" + net.JoinHostPort(advertiseHost(pc), strconv.Itoa(ln.Addr().(*net.TCPAddr).Port))
-	n.log.Info("peer protocol listening", "addr", ln.Addr().String(), "advertised", n.wsURL)
+	n.log.Info("peer protocol listening", "addr", ln.Addr().String(), "advertised", n.wsURL, "max_conns", maxConns)
 
 	h, err := p2p.New(ctx, p2p.Config{Key: key, ListenAddrs: pc.ListenP2P, Bootstrap: pc.Bootstrap, MDNS: !pc.NoMDNS,
 		MDNSService: pc.MDNSService, Logger: n.log})
@@ -85,6 +94,7 @@ func (n *Node) startNetwork(ctx context.Context, key crypto.PrivKey) error {
 	n.host = h
 	h.OnPeerChange(func(peer.ID) { n.voidProviders() })
 	n.log.Info("libp2p host up: other nodes can --bootstrap from these", "addrs", h.Addrs())
+	n.serveModelFiles(lim)
 	pctx, cancel := context.WithCancel(context.Background())
 	n.stopPublish, n.publishDone = cancel, make(chan struct{})
 	go n.publishLoop(pctx)

@@ -41,7 +41,7 @@ func (h peerHandler) InferChunks(ctx context.Context, r peerproto.InferenceReque
 	}
 	req.Remote = req.Remote || from.PeerID != "" || !consent.FromOwner(from.RemoteAddr) || !n.isOwnerToken(from.OwnerToken)
 	if req.Remote {
-		task, err := taskType(req.TaskType, lastUser(req.Messages))
+		task, err := taskType(*n.cfg.Consent, req.TaskType, lastUser(req.Messages))
 		if err != nil {
 			return peerproto.InferenceResponse{}, &peerproto.Error{Code: "invalid_request", Message: "task_type: " + err.Error()}
 		}
@@ -145,7 +145,12 @@ func (h peerHandler) Stats(ctx context.Context) any { return h.n.NodeStats(ctx) 
 // NodeStats gathers the node's state.
 func (n *Node) NodeStats(ctx context.Context) NodeStats {
 	rec := n.Record()
-	st := NodeStats{NodeID: n.id.String(), Version: Version, UptimeSeconds: n.Uptime().Seconds(), Models: n.engine.Models(),
+	// Anyone may ask for stats over the peer port: no file paths in them.
+	models := n.engine.Models()
+	for i := range models {
+		models[i].Path = ""
+	}
+	st := NodeStats{NodeID: n.id.String(), Version: Version, UptimeSeconds: n.Uptime().Seconds(), Models: models,
 		Slots: n.engine.Stats(), Load: rec.Load, Accepting: rec.Accepting, Consent: n.ConsentStatus(), Energy: n.Energy(), Time: time.Now().UTC()}
 	st.Threads, st.DutyCycle = n.KernelSettings()
 	st.OwnerThreads = n.OwnerThreads()

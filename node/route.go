@@ -314,6 +314,11 @@ func fromPeerRequest(r peerproto.InferenceRequest) (inference.Request, error) {
 		}
 		req.Format = &f
 	}
+	// The same rules as HTTP: ranges (temperature 1e308 was accepted here and
+	// refused there), message count and size limits.
+	if err := req.Validate(); err != nil {
+		return req, &peerproto.Error{Code: "invalid_request", Message: err.Error()}
+	}
 	return req, nil
 }
 

@@ -226,6 +226,10 @@ func toEngineRequest(r *ChatCompletionRequest) (chatParams, *APIError) {
 			p.req.TopLogprobs = *r.TopLogprobs
 		}
 	}
+	// The engine's own rules (ranges, message and size limits), the same for every front end.
+	if err := p.req.Validate(); err != nil {
+		return p, fromEngine(err)
+	}
 	return p, nil
 }
 

@@ -11,6 +11,7 @@ import (
 
 	"github.com/aria-node/aria/inference/gguf"
 	"github.com/aria-node/aria/inference/synth"
+	"github.com/aria-node/aria/models"
 	"github.com/aria-node/aria/node"
 )
 
@@ -19,12 +20,16 @@ func modelCommand() *cli.Command {
 		Name:  "model",
 		Usage: "create and inspect GGUF models",
 		Subcommands: []*cli.Command{
+			modelPullCommand(),
+			modelImportCommand(),
+			modelRmCommand(),
 			{
 				Name:  "synth",
 				Usage: "generate a BitNet-architecture model with random ternary weights",
 				Flags: []cli.Flag{
 					&cli.StringFlag{Name: "shape", Value: "tiny", Usage: "tiny, 700m or 2b"},
-					&cli.StringFlag{Name: "type", Value: "tq2_0", Usage: "tq2_0 or tq1_0"},
+					&cli.StringFlag{Name: "type", Value: "tq2_0", Usage: "tq2_0, tq1_0, or i2_s (Microsoft's bitnet.cpp layout, to test import)"},
+					&cli.StringFlag{Name: "arch", Usage: "bitnet (SiLU; default for tq types), bitnet-b1.58 (squared ReLU; default for i2_s) or bitnet-25"},
 					&cli.StringFlag{Name: "out", Usage: "output file (default: the data dir's models/aria-SHAPE-1bit.gguf)"},
 					&cli.Uint64Flag{Name: "seed", Usage: "random seed (same seed, same file)"},
 					dataDirFlag(),
@@ -35,14 +40,14 @@ func modelCommand() *cli.Command {
 						return usageError("--shape %q: want one of %s", c.String("shape"), strings.Join(synth.ShapeNames(), ", "))
 					}
 					typ := synth.Type(strings.ToLower(c.String("type")))
-					if typ != synth.TQ2_0 && typ != synth.TQ1_0 {
-						return usageError("--type %q: want tq2_0 or tq1_0", c.String("type"))
+					if typ != synth.TQ2_0 && typ != synth.TQ1_0 && typ != synth.I2_S {
+						return usageError("--type %q: want tq2_0, tq1_0 or i2_s", c.String("type"))
 					}
 					out := c.String("out")
 					if out == "" {
 						out = filepath.Join(node.ModelsDir(c.String("data-dir")), node.SynthName(sh.Name)+".gguf")
 					}
-					return node.Synthesize(c.Context, out, sh, typ, c.Uint64("seed"), os.Stderr)
+					return node.SynthesizeWith(c.Context, out, synth.Options{Shape: sh, Type: typ, Seed: c.Uint64("seed"), Arch: c.String("arch")}, os.Stderr)
 				},
 			},
 			{
@@ -56,6 +61,9 @@ func modelCommand() *cli.Command {
 					}
 					f, err := gguf.Open(c.Args().First())
 					if err != nil {
+						if i2s, ierr := models.OpenForImport(c.Args().First()); ierr == nil && models.IsI2S(i2s) {
+							return fmt.Errorf("%s is a bitnet.cpp I2_S file (architecture %s): run `aria model import %s` (or pass it to --model, which imports it on first use)", c.Args().First(), i2s.Architecture(), c.Args().First())
+						}
 						return err
 					}
 					info := describe(c.Args().First(), f)
@@ -68,30 +76,14 @@ func modelCommand() *cli.Command {
 			},
 			{
 				Name:  "list",
-				Usage: "list models in the data dir and the synthetic shapes",
+				Usage: "list the models in the data dir (size, type, source) and the synthetic shapes",
 				Flags: []cli.Flag{dataDirFlag()},
 				Action: func(c *cli.Context) error {
-					paths, err := node.LocalModels(c.String("data-dir"))
+					n, err := listModels(c)
 					if err != nil {
 						return err
 					}
-					tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
-					fmt.Fprintln(tw, "NAME\tARCH\tPARAMS\tQUANT\tSIZE\tNOTE")
-					for _, p := range paths {
-						f, err := gguf.Open(p)
-						if err != nil {
-							fmt.Fprintf(tw, "%s\t-\t-\t-\t-\tinvalid: %v\n", strings.TrimSuffix(filepath.Base(p), ".gguf"), err)
-							continue
-						}
-						in := describe(p, f)
-						note := ""
-						if in.Synthetic {
-							note = "synthetic (untrained)"
-						}
-						fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", in.Name, in.Architecture, human(float64(in.Parameters), ""), strings.Join(in.QuantTypes, ","), human(float64(in.FileSize), "B"), note)
-					}
-					tw.Flush()
-					if len(paths) == 0 {
+					if n == 0 {
 						fmt.Printf("no models in %s\n", node.ModelsDir(c.String("data-dir")))
 					}
 					fmt.Printf("\nsynthetic shapes (aria model synth --shape S, or --model S on node start): %s\n", strings.Join(synth.ShapeNames(), ", "))
@@ -117,6 +109,8 @@ type modelInfo struct {
 	Description   string         `json:"description,omitempty"`
 	GGUFVersion   uint32         `json:"gguf_version"`
 	Tensors       int            `json:"tensors"`
+	Imported      string         `json:"imported_from,omitempty"`
+	ImportNote    string         `json:"import_note,omitempty"`
 }
 
 func describe(path string, f *gguf.File) modelInfo {
@@ -132,6 +126,8 @@ func describe(path string, f *gguf.File) modelInfo {
 	if v, ok := f.Value("aria.synthetic"); ok {
 		in.Synthetic, _ = v.(bool)
 	}
+	in.Imported, _ = f.String(models.KeyImportedFrom)
+	in.ImportNote, _ = f.String(models.KeyImportNote)
 	for _, tc := range f.TypeCounts(false) {
 		in.QuantTypes = append(in.QuantTypes, tc.Type.String())
 		in.TensorTypes[tc.Type.String()] = tc.Count
@@ -153,6 +149,8 @@ func printInfo(in modelInfo) {
 	fmt.Fprintf(tw, "context length\t%d\n", in.ContextLength)
 	tmpl := in.ChatTemplate
 	switch {
+	case in.Architecture == models.ArchB158 || in.Architecture == models.Arch25:
+		tmpl = "BitNet b1.58 2B-4T format, whatever the file says (System: …<|eot_id|>User: …<|eot_id|>Assistant: ; stops on <|eot_id|> or EOS)"
 	case tmpl == "":
 		tmpl = "none (aria uses ChatML)"
 	case len(tmpl) > 120:
@@ -163,6 +161,9 @@ func printInfo(in modelInfo) {
 	fmt.Fprintf(tw, "chat template\t%s\n", tmpl)
 	if in.Synthetic {
 		fmt.Fprintf(tw, "synthetic\tyes: random untrained weights, output is meaningless text\n")
+	}
+	if in.Imported != "" {
+		fmt.Fprintf(tw, "imported\tfrom %s: %s\n", in.Imported, in.ImportNote)
 	}
 	tw.Flush()
 }

@@ -27,6 +27,9 @@ func peerFlags() []cli.Flag {
 		&cli.StringSliceFlag{Name: "bootstrap", Usage: "multiaddr (with /p2p/ID) of a node to join the network through, repeatable"},
 		&cli.BoolFlag{Name: "no-mdns", Usage: "do not look for peers on the local network (mDNS)"},
 		&cli.StringFlag{Name: "mdns-service", Value: p2p.DefaultMDNSService, Usage: "mDNS service name (nodes with the same name find each other)"},
+		&cli.IntFlag{Name: "max-peer-conns", Value: 256, Usage: "connections the peer port holds at once (at most a quarter of the open-file limit)"},
+		&cli.IntFlag{Name: "max-peer-conns-per-ip", Value: 64, Usage: "connections the peer port holds from one address"},
+		&cli.DurationFlag{Name: "peer-idle-timeout", Value: 2 * time.Minute, Usage: "close peer-port connections without a request for this long (pings do not count)"},
 	}
 }
 
@@ -34,6 +37,7 @@ func peerConfig(c *cli.Context) node.PeerConfig {
 	return node.PeerConfig{
 		Host: c.String("peer-host"), AdvertiseHost: c.String("advertise-host"), ListenP2P: c.StringSlice("listen-p2p"),
 		Bootstrap: c.StringSlice("bootstrap"), NoMDNS: c.Bool("no-mdns"), MDNSService: c.String("mdns-service"),
+		MaxConns: c.Int("max-peer-conns"), MaxConnsPerIP: c.Int("max-peer-conns-per-ip"), IdleTimeout: c.Duration("peer-idle-timeout"),
 	}
 }
 

@@ -59,14 +59,27 @@ func Open(path string) (*File, error) {
 // file. Any returned error wraps ErrNotGGUF, ErrTruncated, ErrUnsupportedType
 // or ErrInvalid, or else is an I/O error from r.
 func Decode(r io.ReaderAt, size int64) (*File, error) {
+	return decodeFile(r, size, false)
+}
+
+// DecodeForImport is Decode for files that are read but never given to llama.cpp:
+// it also accepts bitnet.cpp's I2_S tensors (TypeI2_S, whose element count must be a
+// multiple of I2SGroup), and only requires tensors to lie inside the file without
+// overlapping, not llama.cpp's exact header-order layout.
+func DecodeForImport(r io.ReaderAt, size int64) (*File, error) {
+	return decodeFile(r, size, true)
+}
+
+func decodeFile(r io.ReaderAt, size int64, forImport bool) (*File, error) {
 	if size < 0 {
 		return nil, fmt.Errorf("gguf: negative file size %d", size)
 	}
 	// A small file gets a small buffer: no take can need more than the
 	// whole file, and fuzzing runs millions of tiny inputs.
 	d := &decoder{
-		br:   bufio.NewReaderSize(io.NewSectionReader(r, 0, size), int(max(16, min(readBufSize, size)))),
-		size: size,
+		br:        bufio.NewReaderSize(io.NewSectionReader(r, 0, size), int(max(16, min(readBufSize, size)))),
+		size:      size,
+		forImport: forImport,
 	}
 	f, err := d.decode()
 	if err != nil {
@@ -77,9 +90,10 @@ func Decode(r io.ReaderAt, size int64) (*File, error) {
 }
 
 type decoder struct {
-	br   *bufio.Reader
-	pos  int64 // absolute offset of the next unread byte
-	size int64
+	br        *bufio.Reader
+	pos       int64 // absolute offset of the next unread byte
+	size      int64
+	forImport bool // accept I2_S and any non-overlapping layout (DecodeForImport)
 }
 
 func (d *decoder) remaining() uint64 { return uint64(d.size - d.pos) }
@@ -493,7 +507,11 @@ func (d *decoder) decodeTensorInfos(f *File, n uint64) error {
 		if t.Offset, err = d.u64(what, " offset"); err != nil {
 			return err
 		}
-		if err := checkTensor(t); err != nil {
+		check := checkTensor
+		if d.forImport && t.Type == TypeI2_S {
+			check = checkI2S
+		}
+		if err := check(t); err != nil {
 			return fmt.Errorf("%w (tensor info at offset %d)", err, at)
 		}
 		f.tensorIndex[name] = len(f.Tensors)
@@ -537,6 +555,23 @@ func checkTensor(t TensorInfo) error {
 	hi, size := bits.Mul64(n/bs, t.Type.TypeSize())
 	if hi != 0 || size >= math.MaxInt64 {
 		return errorf(ErrInvalid, "%s: shape %v of %s is 2^63-1 bytes or more", what, t.Dims, t.Type)
+	}
+	return nil
+}
+
+// checkI2S validates the shape of an I2_S tensor: whole 128-weight groups, and a
+// size that cannot overflow.
+func checkI2S(t TensorInfo) error {
+	n := uint64(1)
+	for _, dim := range t.Dims {
+		hi, lo := bits.Mul64(n, dim)
+		if hi != 0 || lo >= math.MaxInt64 {
+			return errorf(ErrInvalid, "tensor %q: shape %v has 2^63-1 or more elements", t.Name, t.Dims)
+		}
+		n = lo
+	}
+	if n%I2SGroup != 0 {
+		return errorf(ErrInvalid, "tensor %q: I2_S needs a multiple of %d weights, got %d (shape %v)", t.Name, I2SGroup, n, t.Dims)
 	}
 	return nil
 }
@@ -594,6 +629,9 @@ func (d *decoder) checkLayout(f *File) error {
 		}
 	}
 
+	if d.forImport {
+		return nil
+	}
 	// llama.cpp's gguf_init_from_file requires each tensor to start exactly
 	// where the previous one (in header order) ends, rounded up to the
 	// alignment; anything else fails to load even if it does not overlap.

@@ -80,6 +80,9 @@ func (t TensorInfo) Size() uint64 {
 	if len(t.Dims) == 0 {
 		return 0
 	}
+	if t.Type == TypeI2_S {
+		return I2SSize(t.NumElements())
+	}
 	row, err := RowSize(t.Type, t.Dims[0])
 	if err != nil {
 		return 0

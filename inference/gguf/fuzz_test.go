@@ -79,8 +79,21 @@ func FuzzDecode(f *testing.F) {
 		f.Add(seed)
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
+		// The import decoder (I2_S allowed, any non-overlapping layout) must
+		// accept everything Decode accepts and keep every tensor inside the file.
+		imp, ierr := DecodeForImport(bytes.NewReader(data), int64(len(data)))
+		if ierr == nil {
+			for _, ti := range imp.Tensors {
+				if end := imp.DataOffset + int64(ti.Offset) + int64(ti.Size()); end > int64(len(data)) || end < imp.DataOffset {
+					t.Fatalf("import decoder: tensor %q ends at %d, past the %d-byte file", ti.Name, end, len(data))
+				}
+			}
+		}
 		before := heapAllocBytes()
 		file, err := decodeBytes(data)
+		if err == nil && ierr != nil {
+			t.Fatalf("Decode accepts what DecodeForImport refuses: %v", ierr)
+		}
 		// Allocation must follow the input size, never a count or length
 		// read from it. The slack covers the read buffer and the runtime's
 		// per-P allocation caches, which the counter sees late.

@@ -48,6 +48,10 @@ const (
 	TypeTQ2_0   Type = 35
 	TypeMXFP4   Type = 39
 
+	// TypeI2_S is bitnet.cpp's ternary type (Microsoft's BitNet b1.58 GGUFs). ggml
+	// cannot run it: DecodeForImport reads it so that it can be repacked to TQ2_0.
+	TypeI2_S Type = 36
+
 	// typeCount is GGML_TYPE_COUNT: ids at or above it are unknown to ggml.
 	typeCount Type = 40
 )
@@ -107,6 +111,13 @@ var removedTypes = map[Type]string{
 	37: "IQ4_NL_4_8, removed from GGUF files; use IQ4_NL (ggml repacks at load time)",
 	38: "IQ4_NL_8_8, removed from GGUF files; use IQ4_NL (ggml repacks at load time)",
 }
+
+// I2SGroup is the number of weights in one 32-byte group of an I2_S tensor.
+const I2SGroup = 128
+
+// I2SSize returns the bytes of an I2_S tensor of n weights: 2 bits per weight, then
+// one float32 scale for the whole tensor and 28 unused bytes.
+func I2SSize(n uint64) uint64 { return n/4 + 32 }
 
 // Known reports whether ggml can load tensors of type t.
 func (t Type) Known() bool {

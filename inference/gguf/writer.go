@@ -35,7 +35,14 @@ type Writer struct {
 	written uint64 // bytes of tensors[cur] written so far
 	closed  bool
 	err     error // first write error; the output is unusable after it
+
+	allowI2S bool
 }
+
+// AllowI2S lets AddTensor declare bitnet.cpp's I2_S tensors (TypeI2_S), which ggml
+// cannot load: only for producing files in Microsoft's format (import tests and
+// benchmarks).
+func (w *Writer) AllowI2S() { w.allowI2S = true }
 
 // NewWriter returns a Writer for a version 3 file with DefaultAlignment,
 // unless a general.alignment KV is added. Output is buffered; Close flushes
@@ -107,7 +114,11 @@ func (w *Writer) AddTensor(name string, typ Type, dims ...uint64) error {
 		}
 	}
 	t := TensorInfo{Name: name, Dims: slices.Clone(dims), Type: typ}
-	if err := checkTensor(t); err != nil {
+	check := checkTensor
+	if typ == TypeI2_S && w.allowI2S {
+		check = checkI2S
+	}
+	if err := check(t); err != nil {
 		return err
 	}
 	w.names[name] = len(w.tensors)

@@ -20,6 +20,9 @@ const DefaultChatTemplate = "chatml"
 // name llama.cpp knows), ending with the opening of an assistant turn. A template
 // llama.cpp cannot recognise falls back to DefaultChatTemplate.
 func renderChat(tmpl string, msgs []inference.Message) (string, error) {
+	if tmpl == BitNetChatTemplate {
+		return renderBitNetChat(msgs), nil
+	}
 	cm := make([]llamacpp.ChatMessage, len(msgs))
 	for i, m := range msgs {
 		cm[i] = llamacpp.ChatMessage{Role: m.Role, Content: m.Content}

@@ -186,7 +186,7 @@ func (e *Engine) Load(ctx context.Context, path string, lo LoadOptions) (inferen
 	if err != nil {
 		return inference.ModelInfo{}, fmt.Errorf("%w: %v", inference.ErrKernelUnavailable, err)
 	}
-	info.ChatTemplate = model.ChatTemplate()
+	info.ChatTemplate = chatTemplateFor(info.Architecture, model.ChatTemplate())
 	info.VocabSize = model.NVocab()
 	info.Slots = e.opts.Slots
 	info.SlotContext = slotCtx
@@ -374,11 +374,7 @@ func (e *Engine) Generate(ctx context.Context, req inference.Request, onToken fu
 	}
 	var prompt []int32
 	if req.Messages != nil {
-		text, err := renderChat(r.info.ChatTemplate, req.Messages)
-		if err != nil {
-			return inference.Result{}, fmt.Errorf("render chat template: %w", err)
-		}
-		prompt, err = r.model.Tokenize(text, r.model.AddBOS(), true)
+		prompt, err = tokenizeChat(ctx, r.model, r.info.ChatTemplate, req.Messages)
 		if err != nil {
 			return inference.Result{}, err
 		}

@@ -72,7 +72,20 @@ type ServerConfig struct {
 	// beyond it the request gets too_many_requests. get_stats/get_peers have a
 	// separate cap of the same size.
 	MaxInFlight int
-	Logger      *slog.Logger
+	// MaxConns caps the connections held at once (default 256) and MaxConnsPerIP
+	// those from one address (default 64); more are closed at accept. The node
+	// keeps MaxConns under a quarter of its file-descriptor limit, so the peer port
+	// cannot starve the HTTP API or the database of descriptors.
+	MaxConns      int
+	MaxConnsPerIP int
+	// IdleTimeout closes a connection that has had no request in flight and sent
+	// no request for this long (default 2 min). Pings keep a connection alive
+	// against ReadTimeout (a dead peer), not against IdleTimeout.
+	IdleTimeout time.Duration
+	// MaxClientInFlight caps inference requests in flight over all connections
+	// that did not prove a peer ID (default 4): unauthenticated clients share it.
+	MaxClientInFlight int
+	Logger            *slog.Logger
 }
 
 // ErrServerClosed is returned by Serve after Shutdown.
@@ -93,10 +106,13 @@ type Server struct {
 	upgrader websocket.Upgrader
 	seq      atomic.Uint64
 
+	clientInfers atomic.Int64 // inference requests in flight from unauthenticated connections
+
 	mu       sync.Mutex
 	shutdown bool
 	https    map[*http.Server]struct{}
 	conns    map[*serverConn]struct{}
+	caps     []*capListener
 }
 
 // NewServer returns a Server; it panics without a Handler.
@@ -115,6 +131,18 @@ func NewServer(cfg ServerConfig) *Server {
 	}
 	if cfg.MaxInFlight <= 0 {
 		cfg.MaxInFlight = 4
+	}
+	if cfg.MaxConns <= 0 {
+		cfg.MaxConns = defaultMaxConns
+	}
+	if cfg.MaxConnsPerIP <= 0 {
+		cfg.MaxConnsPerIP = defaultMaxConnsPerIP
+	}
+	if cfg.IdleTimeout <= 0 {
+		cfg.IdleTimeout = defaultIdleTimeout
+	}
+	if cfg.MaxClientInFlight <= 0 {
+		cfg.MaxClientInFlight = defaultMaxClientInFlight
 	}
 	if cfg.Key == nil {
 		k, _, err := crypto.GenerateEd25519Key(rand.Reader)
@@ -146,7 +174,12 @@ func NewServer(cfg ServerConfig) *Server {
 func (s *Server) PeerID() string { return s.peerID }
 
 // Serve accepts connections on ln until Shutdown; it then returns ErrServerClosed.
+// Connections over MaxConns or MaxConnsPerIP are closed at accept.
 func (s *Server) Serve(ln net.Listener) error {
+	capped := newCapListener(ln, s.cfg.MaxConns, s.cfg.MaxConnsPerIP, func(remote string) {
+		s.log.Warn("peerproto: connection refused at the cap", "remote", remote, "max_conns", s.cfg.MaxConns, "max_conns_per_ip", s.cfg.MaxConnsPerIP)
+	})
+	ln = capped
 	hs := &http.Server{
 		Handler:           s,
 		ReadHeaderTimeout: writeWait,
@@ -160,12 +193,25 @@ func (s *Server) Serve(ln net.Listener) error {
 		return ErrServerClosed
 	}
 	s.https[hs] = struct{}{}
+	s.caps = append(s.caps, capped)
 	s.mu.Unlock()
 	err := hs.Serve(ln)
 	s.mu.Lock()
 	delete(s.https, hs)
 	s.mu.Unlock()
 	return err
+}
+
+// ConnStats counts the connections held by Serve's listeners and those refused at
+// the caps so far.
+func (s *Server) ConnStats() (open int, refused uint64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, l := range s.caps {
+		open += l.count()
+		refused += l.refused.Load()
+	}
+	return open, refused
 }
 
 // ServeHTTP upgrades the request to a WebSocket (any path, any Origin) and
@@ -283,6 +329,8 @@ type serverConn struct {
 	done       chan struct{} // serve returned
 	reqWG      sync.WaitGroup
 
+	lastWork atomic.Int64 // unix nanos of the last request frame or request end
+
 	mu         sync.Mutex
 	peerID     string // verified by hello
 	reqs       map[string]*serverReq
@@ -296,6 +344,7 @@ type serverConn struct {
 type serverReq struct {
 	cancel context.CancelCauseFunc
 	infer  bool
+	client bool // counted in the server's clientInfers
 }
 
 func (s *Server) newConn(ws *websocket.Conn, remote string) *serverConn {
@@ -326,6 +375,8 @@ func (c *serverConn) busy() bool {
 func (c *serverConn) serve() {
 	defer close(c.done)
 	go c.link.runWriter()
+	c.lastWork.Store(time.Now().UnixNano())
+	go c.closeWhenIdle()
 	c.reply(TypeWelcome, "", Welcome{
 		Nonce:    base64.StdEncoding.EncodeToString(c.nonce),
 		PeerID:   c.srv.peerID,
@@ -358,6 +409,32 @@ func (c *serverConn) serve() {
 	c.reqWG.Wait()
 }
 
+// closeWhenIdle closes the connection once it has had no request for IdleTimeout;
+// pings (WebSocket or protocol) do not count as requests.
+func (c *serverConn) closeWhenIdle() {
+	idle := c.srv.cfg.IdleTimeout
+	t := time.NewTicker(max(idle/8, 10*time.Millisecond))
+	defer t.Stop()
+	for {
+		select {
+		case <-c.done:
+			return
+		case <-c.link.closing:
+			return
+		case <-t.C:
+			if c.busy() {
+				c.lastWork.Store(time.Now().UnixNano())
+				continue
+			}
+			if time.Since(time.Unix(0, c.lastWork.Load())) >= idle {
+				c.log.Debug("peerproto: closing an idle connection", "idle", idle)
+				c.link.beginClose(websocket.CloseGoingAway, "idle timeout")
+				return
+			}
+		}
+	}
+}
+
 // handleFrame dispatches one data frame. It is the read loop's only work, never
 // blocks on a Handler, and must survive any input (FuzzServerFrame).
 func (c *serverConn) handleFrame(mt int, b []byte) {
@@ -369,6 +446,9 @@ func (c *serverConn) handleFrame(mt int, b []byte) {
 	if err != nil {
 		c.replyError(env.RequestID, &Error{Code: CodeMalformed, Message: err.Error()})
 		return
+	}
+	if env.Type != TypePing && env.Type != TypePong && env.Type != TypeError {
+		c.lastWork.Store(time.Now().UnixNano())
 	}
 	switch env.Type {
 	case TypeHello:
@@ -548,9 +628,16 @@ func (c *serverConn) admit(id string, infer bool) (context.Context, Origin, *Err
 	if *n >= c.srv.cfg.MaxInFlight {
 		return nil, Origin{}, &Error{Code: CodeTooManyRequests, Message: fmt.Sprintf("at most %d requests in flight per connection", c.srv.cfg.MaxInFlight)}
 	}
+	client := infer && c.peerID == ""
+	if client {
+		if c.srv.clientInfers.Add(1) > int64(c.srv.cfg.MaxClientInFlight) {
+			c.srv.clientInfers.Add(-1)
+			return nil, Origin{}, &Error{Code: CodeTooManyRequests, Message: fmt.Sprintf("at most %d requests in flight from unauthenticated clients; try again later", c.srv.cfg.MaxClientInFlight)}
+		}
+	}
 	*n++
 	ctx, cancel := context.WithCancelCause(c.ctx)
-	c.reqs[id] = &serverReq{cancel: cancel, infer: infer}
+	c.reqs[id] = &serverReq{cancel: cancel, infer: infer, client: client}
 	c.reqWG.Add(1)
 	return ctx, Origin{PeerID: c.peerID, RemoteAddr: c.remote, OwnerToken: c.ownerToken}, nil
 }
@@ -560,6 +647,10 @@ func (c *serverConn) release(id string) {
 	if r, ok := c.reqs[id]; ok {
 		delete(c.reqs, id)
 		r.cancel(nil)
+		if r.client {
+			c.srv.clientInfers.Add(-1)
+		}
+		c.lastWork.Store(time.Now().UnixNano())
 		if r.infer {
 			c.infers--
 		} else {
@@ -602,15 +693,17 @@ func (c *serverConn) recoverHandler(id string) {
 
 // errorFor maps a Handler error to the protocol error the client sees.
 func (c *serverConn) errorFor(ctx context.Context, err error) *Error {
-	var pe *Error
-	if errors.As(err, &pe) {
-		return pe
-	}
+	// Why the request ended comes first: a handler that maps its ctx's error
+	// itself (to "internal", say) must not hide a cancel or a shutdown.
 	switch cause := context.Cause(ctx); {
 	case errors.Is(cause, errCancelRequested):
 		return &Error{Code: CodeCancelled, Message: "cancelled by the client"}
 	case errors.Is(cause, errShutdown):
 		return &Error{Code: CodeShuttingDown, Message: "node is shutting down"}
+	}
+	var pe *Error
+	if errors.As(err, &pe) {
+		return pe
 	}
 	c.log.Warn("peerproto: handler failed", "err", err)
 	return &Error{Code: CodeInternal, Message: "internal error"}
