@@ -61,6 +61,9 @@ func (p *Platform) authSession(w http.ResponseWriter, r *http.Request, required 
 	}
 	u, err := p.svc.VerifyAccess(r.Context(), tok)
 	if err != nil {
+		if errors.Is(err, tenancy.ErrInvalidToken) && !required {
+			return tenancy.Principal{}, false, true // open mode: any other bearer works, unauthenticated
+		}
 		if errors.Is(err, tenancy.ErrInvalidToken) {
 			p.svc.AuthFailed(r.Context(), clientIP(r))
 			writeARES(w, http.StatusUnauthorized, "AUTH_INVALID_TOKEN", "Invalid or expired token")
@@ -100,7 +103,11 @@ func (p *Platform) requireSession(next http.Handler) http.Handler {
 func (p *Platform) keyError(w http.ResponseWriter, r *http.Request, sh shape, err error) {
 	switch {
 	case errors.Is(err, tenancy.ErrExpiredKey):
-		writeFail(w, sh, http.StatusUnauthorized, "invalid_api_key", "API key expired")
+		if sh == shapeARES {
+			writeARES(w, http.StatusUnauthorized, "AUTH_KEY_EXPIRED", "API key expired")
+		} else {
+			writeOpenAI(w, http.StatusUnauthorized, "authentication_error", "invalid_api_key", "API key expired")
+		}
 	case errors.Is(err, tenancy.ErrInvalidKey):
 		if sh == shapeARES {
 			writeARES(w, http.StatusUnauthorized, "AUTH_INVALID_KEY", "Invalid API key")
@@ -177,7 +184,11 @@ func (p *Platform) meter(next http.Handler, sh shape, counted bool) http.Handler
 				return
 			}
 			if !present {
-				writeFail(w, sh, http.StatusUnauthorized, "missing_api_key", "Missing authorization header")
+				if sh == shapeARES {
+					writeARES(w, http.StatusUnauthorized, "AUTH_MISSING", "Missing authorization header")
+				} else {
+					writeOpenAI(w, http.StatusUnauthorized, "authentication_error", "missing_api_key", "Missing authorization header")
+				}
 				return
 			}
 			p.svc.AuthFailed(r.Context(), clientIP(r))

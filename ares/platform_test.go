@@ -214,7 +214,7 @@ func TestKeys(t *testing.T) {
 	e.clock.add(24 * time.Hour)
 	r = e.withKey(short, "GET", "/v1/usage", "")
 	want(t, r, 401)
-	if r.errMsg(t) != "API key expired" {
+	if r.errMsg(t) != "API key expired" || r.json(t)["code"] != "AUTH_KEY_EXPIRED" {
 		t.Fatalf("expired: %s", r.body)
 	}
 	// Wrong keys.
@@ -227,7 +227,7 @@ func TestKeys(t *testing.T) {
 	}
 	r = e.req("GET", "/v1/usage", "")
 	want(t, r, 401)
-	if r.errMsg(t) != "Missing authorization header" {
+	if r.errMsg(t) != "Missing authorization header" || r.json(t)["code"] != "AUTH_MISSING" {
 		t.Fatalf("%s", r.body)
 	}
 	// Only hashes are stored.
@@ -251,6 +251,11 @@ func TestModes(t *testing.T) {
 		t.Fatalf("open mode with a tenant key: headers %v", r.header)
 	}
 	want(t, open.req("GET", "/v1/usage", ""), 401) // self-service always needs a key
+	// Other /api/* routes (served by others) pass in open mode with any bearer, and need
+	// a JWT or key in auth mode.
+	if r := open.req("GET", "/api/elsewhere", "", "Authorization", "Bearer anything"); r.status == 401 {
+		t.Fatalf("open mode /api with a foreign bearer: %s", r.body)
+	}
 	want(t, open.req("GET", "/api/admin/stats", ""), 401)
 
 	auth := newEnv(t, envOpts{})
@@ -267,6 +272,8 @@ func TestModes(t *testing.T) {
 			t.Fatalf("%s: %s", path, r.body)
 		}
 	}
+	want(t, auth.req("GET", "/api/elsewhere", ""), 401)
+	want(t, auth.req("GET", "/api/elsewhere", "", "Authorization", "Bearer anything"), 401)
 	if r := auth.req("GET", "/health", ""); r.status == 401 {
 		t.Fatal("/health needs a key")
 	}
