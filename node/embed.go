@@ -40,7 +40,7 @@ func (n *Node) embedRoute(ctx context.Context, req inference.EmbedRequest, hops 
 	}
 	var lastErr error
 	for _, p := range peers {
-		conn, err := n.links.get(ctx, p.WSURL, p.PeerID)
+		conn, err := n.links.Get(ctx, p.WSURL, p.PeerID)
 		if err == nil {
 			var resp peerproto.EmbedResponse
 			resp, err = conn.Embed(ctx, peerproto.EmbedRequest{ModelID: req.Model, Input: req.Texts, Tokens: req.Tokens, Hops: hops + 1})
@@ -48,7 +48,7 @@ func (n *Node) embedRoute(ctx context.Context, req inference.EmbedRequest, hops 
 				return inference.EmbedResult{Vectors: resp.Embeddings, PromptTokens: resp.Usage.PromptTokens}, nil
 			}
 			if errors.Is(err, peerproto.ErrConnLost) {
-				n.links.drop(p.WSURL, conn)
+				n.links.Drop(p.WSURL, conn)
 			}
 		}
 		if ctx.Err() != nil {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/aria-node/aria/inference"
 	"github.com/aria-node/aria/openai"
+	"github.com/aria-node/aria/p2p/peerlink"
 	"github.com/aria-node/aria/p2p/peerproto"
 )
 
@@ -25,8 +26,8 @@ type Gateway struct {
 	every   time.Duration
 	started time.Time
 
+	pool      *peerlink.Pool // the one connection to the node
 	mu        sync.Mutex
-	conn      *peerproto.Conn
 	stats     NodeStats
 	reachable bool
 	lastErr   error
@@ -68,6 +69,9 @@ func NewGateway(ctx context.Context, cfg GatewayConfig) *Gateway {
 	g := &Gateway{url: cfg.URL, token: cfg.OwnerToken, log: cfg.Logger, every: cfg.Refresh, started: time.Now(), done: make(chan struct{}), kick: make(chan struct{}, 1)}
 	wctx, cancel := context.WithCancel(context.Background())
 	g.stop = cancel
+	g.pool = peerlink.New(func(ctx context.Context, url, _ string) (*peerproto.Conn, error) {
+		return peerproto.Dial(ctx, url, peerproto.DialOptions{Logger: g.log, OwnerToken: g.token})
+	}, 0)
 	g.refresh(ctx)
 	go g.watch(wctx)
 	return g
@@ -77,12 +81,7 @@ func NewGateway(ctx context.Context, cfg GatewayConfig) *Gateway {
 func (g *Gateway) Close() {
 	g.stop()
 	<-g.done
-	g.mu.Lock()
-	if g.conn != nil {
-		g.conn.Close()
-		g.conn = nil
-	}
-	g.mu.Unlock()
+	g.pool.Close()
 }
 
 func (g *Gateway) watch(ctx context.Context) {
@@ -132,30 +131,10 @@ func (g *Gateway) refresh(ctx context.Context) {
 }
 
 func (g *Gateway) connection(ctx context.Context) (*peerproto.Conn, error) {
-	g.mu.Lock()
-	c := g.conn
-	g.mu.Unlock()
-	if c != nil {
-		return c, nil
-	}
-	c, err := peerproto.Dial(ctx, g.url, peerproto.DialOptions{Logger: g.log, OwnerToken: g.token})
-	if err != nil {
-		return nil, err
-	}
-	g.mu.Lock()
-	g.conn = c
-	g.mu.Unlock()
-	return c, nil
+	return g.pool.Get(ctx, g.url, "")
 }
 
-func (g *Gateway) dropConn(c *peerproto.Conn) {
-	g.mu.Lock()
-	if g.conn == c {
-		g.conn = nil
-	}
-	g.mu.Unlock()
-	c.Close()
-}
+func (g *Gateway) dropConn(c *peerproto.Conn) { g.pool.Drop(g.url, c) }
 
 func (g *Gateway) snapshot() (NodeStats, bool) {
 	g.mu.Lock()

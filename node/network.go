@@ -10,10 +10,12 @@ import (
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/aria-node/aria/consent"
 	"github.com/aria-node/aria/inference"
 	"github.com/aria-node/aria/p2p"
+	"github.com/aria-node/aria/p2p/peerlink"
 	"github.com/aria-node/aria/p2p/peerproto"
 )
 
@@ -64,9 +66,9 @@ func (n *Node) bindPeerPort() error {
 func (n *Node) startNetwork(ctx context.Context, key crypto.PrivKey) error {
 	pc := n.cfg.Peers
 	n.bgCtx, n.bgStop = context.WithCancel(context.Background())
-	n.links = &links{conns: map[string]*peerproto.Conn{}, dial: func(ctx context.Context, url, peerID string) (*peerproto.Conn, error) {
+	n.links = peerlink.New(func(ctx context.Context, url, peerID string) (*peerproto.Conn, error) {
 		return peerproto.Dial(ctx, url, peerproto.DialOptions{Key: key, ExpectPeer: peerID, Logger: n.log})
-	}}
+	}, 0)
 	if pc.Disabled {
 		return nil
 	}
@@ -90,6 +92,7 @@ func (n *Node) startNetwork(ctx context.Context, key crypto.PrivKey) error {
 		return fmt.Errorf("libp2p: %w", err)
 	}
 	n.host = h
+	h.OnPeerChange(func(peer.ID) { n.voidProviders() })
 	n.log.Info("libp2p host up: other nodes can --bootstrap from these", "addrs", h.Addrs())
 	n.serveModelFiles(lim)
 	pctx, cancel := context.WithCancel(context.Background())
@@ -195,7 +198,7 @@ func (n *Node) stopNetwork(ctx context.Context) error {
 		n.bg.Wait()
 	}
 	if n.links != nil {
-		n.links.closeAll()
+		n.links.Close()
 	}
 	if n.host != nil {
 		if err := n.host.Close(); err != nil {

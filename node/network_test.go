@@ -396,3 +396,22 @@ func TestGetPeersAnswersAnArrayAndConditionsCountPeers(t *testing.T) {
 		t.Fatalf("peers.count = %v, want %d", got, b.host.PeerCount())
 	}
 }
+
+// An unserved model used to re-walk the DHT (up to 3 s) on every request.
+func TestUnservedModelLookupIsRemembered(t *testing.T) {
+	a := netNode(t, nil)
+	b := netNode(t, []string{NoModel}, a.host.Addrs()[0])
+	for deadline := time.Now().Add(20 * time.Second); b.host.PeerCount() == 0 && time.Now().Before(deadline); {
+		time.Sleep(50 * time.Millisecond)
+	}
+	time.Sleep(200 * time.Millisecond) // connection events have voided the cache by now
+	before := b.provLookups.Load()
+	for range 5 {
+		if c := b.candidates(t.Context(), "no-such-model"); len(c) != 0 {
+			t.Fatalf("candidates for an unserved model: %v", c)
+		}
+	}
+	if n := b.provLookups.Load() - before; n != 1 {
+		t.Fatalf("5 requests for an unserved model made %d DHT lookups, want 1", n)
+	}
+}

@@ -17,6 +17,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -29,6 +30,7 @@ import (
 	"github.com/aria-node/aria/intentions"
 	"github.com/aria-node/aria/openai"
 	"github.com/aria-node/aria/p2p"
+	"github.com/aria-node/aria/p2p/peerlink"
 	"github.com/aria-node/aria/p2p/peerproto"
 )
 
@@ -106,13 +108,14 @@ type Node struct {
 	wsLn        net.Listener
 	wsDone      chan error
 	wsURL       string
-	links       *links
+	links       *peerlink.Pool
 	stopPublish context.CancelFunc
 	publishDone chan struct{}
 	remoteMu    sync.Mutex
 	remote      []inference.ModelInfo
 	provMu      sync.Mutex
 	provCache   map[string]providerEntry
+	provLookups atomic.Int64    // DHT provider lookups made (tests)
 	bgCtx       context.Context // background work of the peer network (provider refreshes)
 	bgStop      context.CancelFunc
 	bg          sync.WaitGroup
@@ -169,7 +172,17 @@ func New(cfg Config) *Node {
 // Start creates the data dir and loads the models. A model that fails to load is
 // logged and reported by LoadErrors; the node still runs (and says it is degraded) so
 // its owner can see why. Start fails only when nothing can run at all.
-func (n *Node) Start(ctx context.Context) error {
+func (n *Node) Start(ctx context.Context) (err error) {
+	// undo holds what to release if Start fails, in the order it was acquired; one
+	// deferred unwind runs it backwards.
+	var undo []func()
+	defer func() {
+		if err != nil {
+			for i := len(undo) - 1; i >= 0; i-- {
+				undo[i]()
+			}
+		}
+	}()
 	if err := os.MkdirAll(n.cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("data dir: %w", err)
 	}
@@ -201,8 +214,8 @@ func (n *Node) Start(ctx context.Context) error {
 	if err := n.openState(); err != nil {
 		return err
 	}
+	undo = append(undo, func() { n.closeState() })
 	if err := n.startPlatform(ctx); err != nil {
-		n.closeState()
 		return err
 	}
 	// Bind the API port first: a port in use is an error before minutes of model loading.
@@ -210,17 +223,17 @@ func (n *Node) Start(ctx context.Context) error {
 		addr := net.JoinHostPort(n.cfg.Host, strconv.Itoa(n.cfg.APIPort))
 		ln, err := net.Listen("tcp", addr)
 		if err != nil {
-			n.closeState()
 			return fmt.Errorf("HTTP API: %w", err)
 		}
 		n.apiLn = ln
+		undo = append(undo, n.apiLnClose)
 	}
 	if err := n.bindPeerPort(); err != nil {
-		n.apiLnClose()
-		n.closeState()
 		return err
 	}
+	undo = append(undo, func() { n.stopNetwork(context.Background()) })
 	n.engine = local.New(n.cfg.Engine)
+	undo = append(undo, func() { n.engine.Close() })
 	for _, spec := range n.cfg.Models {
 		if spec == NoModel {
 			continue
@@ -231,10 +244,6 @@ func (n *Node) Start(ctx context.Context) error {
 		}
 		if err != nil {
 			if ctx.Err() != nil {
-				n.apiLnClose()
-				n.stopNetwork(context.Background())
-				n.engine.Close()
-				n.closeState()
 				return ctx.Err()
 			}
 			n.log.Error("model not served", "model", spec, "err", err)
@@ -247,18 +256,10 @@ func (n *Node) Start(ctx context.Context) error {
 		n.log.Warn("no model loaded: chat requests will be served by peers, or fail with 503 if none can")
 	}
 	if err := n.startIntentions(); err != nil {
-		n.apiLnClose()
-		n.stopNetwork(context.Background())
-		n.engine.Close()
-		n.closeState()
 		return err
 	}
+	undo = append(undo, n.stopIntentions)
 	if err := n.startNetwork(ctx, key); err != nil {
-		n.stopNetwork(context.Background())
-		n.apiLnClose()
-		n.engine.Close()
-		n.stopIntentions()
-		n.closeState()
 		return err
 	}
 	n.log.Info("consent contract", "cpu_percent", n.cfg.Consent.CPUPercent, "owner_threads", n.cfg.Engine.Threads, "remote_threads", threads, "remote_duty_cycle", duty,

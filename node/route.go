@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"sync"
 	"time"
 
 	"github.com/aria-node/aria/energy"
@@ -111,6 +110,11 @@ func (n *Node) hasFreeSlot() bool {
 // hundreds of milliseconds, which a request must not pay every time.
 const providerTTL = 5 * time.Second
 
+// missTTL is how long "no provider" is remembered: an unserved model must not re-walk
+// the DHT (up to 3 s) on every request. Peer connections and disconnections void the
+// cache, so a provider that joins is found at once.
+const missTTL = 5 * time.Second
+
 type providerEntry struct {
 	recs       []p2p.PeerRecord
 	at         time.Time
@@ -129,6 +133,9 @@ func (n *Node) providers(ctx context.Context, model string) []p2p.PeerRecord {
 		n.provCache[model] = e
 	}
 	n.provMu.Unlock()
+	if ok && len(e.recs) == 0 && time.Since(e.at) < missTTL {
+		return nil
+	}
 	if ok && len(e.recs) > 0 {
 		if refresh {
 			n.bg.Add(1)
@@ -146,6 +153,7 @@ func (n *Node) providers(ctx context.Context, model string) []p2p.PeerRecord {
 func (n *Node) lookupProviders(ctx context.Context, model string) []p2p.PeerRecord {
 	lctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
+	n.provLookups.Add(1)
 	recs, err := n.host.FindProviders(lctx, model, 16)
 	if err != nil {
 		n.log.Debug("provider lookup", "model", model, "err", err)
@@ -157,6 +165,13 @@ func (n *Node) lookupProviders(ctx context.Context, model string) []p2p.PeerReco
 	n.provCache[model] = providerEntry{recs: recs, at: time.Now()}
 	n.provMu.Unlock()
 	return recs
+}
+
+// voidProviders drops every cached lookup (a peer connected or left).
+func (n *Node) voidProviders() {
+	n.provMu.Lock()
+	clear(n.provCache)
+	n.provMu.Unlock()
 }
 
 // forgetProviders drops the cached lookup of model (a provider failed).
@@ -191,13 +206,13 @@ func (n *Node) candidates(ctx context.Context, model string) []p2p.PeerRecord {
 
 // forward runs req on peer p over the WebSocket protocol.
 func (n *Node) forward(ctx context.Context, p p2p.PeerRecord, req inference.Request, hops int, onToken func(inference.Token) error) (inference.Result, error) {
-	conn, err := n.links.get(ctx, p.WSURL, p.PeerID)
+	conn, err := n.links.Get(ctx, p.WSURL, p.PeerID)
 	if err != nil {
 		return inference.Result{}, err
 	}
 	res, err := inferOver(ctx, conn, req, hops, onToken)
 	if errors.Is(err, peerproto.ErrConnLost) {
-		n.links.drop(p.WSURL, conn)
+		n.links.Drop(p.WSURL, conn)
 	}
 	return res, err
 }
@@ -312,63 +327,4 @@ func shortID(id string) string {
 		return id[len(id)-8:]
 	}
 	return id
-}
-
-// links keeps one authenticated WebSocket connection per peer, dialled on demand.
-type links struct {
-	mu    sync.Mutex
-	conns map[string]*peerproto.Conn
-	dial  func(ctx context.Context, url, peerID string) (*peerproto.Conn, error)
-}
-
-// get returns the link to the peer peerID at url, dialling it if needed. The dial
-// fails unless the server proves it is peerID.
-func (l *links) get(ctx context.Context, url, peerID string) (*peerproto.Conn, error) {
-	l.mu.Lock()
-	c := l.conns[url]
-	if c != nil {
-		select {
-		case <-c.Done(): // closed by the peer (its idle close, say): dial again
-			delete(l.conns, url)
-			c = nil
-		default:
-		}
-	}
-	l.mu.Unlock()
-	if c != nil {
-		return c, nil
-	}
-	dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	c, err := l.dial(dctx, url, peerID)
-	if err != nil {
-		return nil, fmt.Errorf("connect to peer %s: %w", url, err)
-	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if old := l.conns[url]; old != nil {
-		c.Close()
-		return old, nil
-	}
-	l.conns[url] = c
-	return c, nil
-}
-
-func (l *links) drop(url string, c *peerproto.Conn) {
-	l.mu.Lock()
-	if l.conns[url] == c {
-		delete(l.conns, url)
-	}
-	l.mu.Unlock()
-	c.Close()
-}
-
-func (l *links) closeAll() {
-	l.mu.Lock()
-	conns := l.conns
-	l.conns = map[string]*peerproto.Conn{}
-	l.mu.Unlock()
-	for _, c := range conns {
-		c.Close()
-	}
 }

@@ -730,3 +730,12 @@ func (n mdnsNotifee) HandlePeerFound(ai peer.AddrInfo) {
 		h.log.Debug("mdns peer record", "peer", ai.ID, "err", err)
 	}
 }
+
+// OnPeerChange calls f (on a libp2p goroutine; it must not block) whenever a peer
+// connects or disconnects, until the host closes.
+func (h *Host) OnPeerChange(f func(peer.ID)) {
+	h.host.Network().Notify(&network.NotifyBundle{
+		ConnectedF:    func(_ network.Network, c network.Conn) { f(c.RemotePeer()) },
+		DisconnectedF: func(_ network.Network, c network.Conn) { f(c.RemotePeer()) },
+	})
+}
