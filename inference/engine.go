@@ -26,6 +26,8 @@ var (
 	ErrContextLength = errors.New("prompt does not fit in the context window")
 	// ErrClosed: the engine (or the model) is shutting down.
 	ErrClosed = errors.New("inference: engine closed")
+	// ErrUnreachable: the model is served by peers that cannot be reached now (they were seen recently).
+	ErrUnreachable = errors.New("inference: the model's providers are unreachable")
 	// ErrKernelUnavailable: the native kernel could not load the model.
 	ErrKernelUnavailable = errors.New("inference: native kernel unavailable")
 )

@@ -115,8 +115,9 @@ type Node struct {
 	remote      []inference.ModelInfo
 	provMu      sync.Mutex
 	provCache   map[string]providerEntry
-	provLookups atomic.Int64    // DHT provider lookups made (tests)
-	bgCtx       context.Context // background work of the peer network (provider refreshes)
+	peerModels  map[string]time.Time // models last seen served by a peer (under provMu); see unreachable
+	provLookups atomic.Int64         // DHT provider lookups made (tests)
+	bgCtx       context.Context      // background work of the peer network (provider refreshes)
 	bgStop      context.CancelFunc
 	bg          sync.WaitGroup
 

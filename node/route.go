@@ -48,6 +48,9 @@ func (n *Node) route(ctx context.Context, req inference.Request, hops int, onTok
 		if hops >= MaxHops && n.host != nil {
 			return inference.Result{}, &peerproto.Error{Code: "hop_limit", Message: fmt.Sprintf("model %q is not served here and the request was already forwarded %d times", req.Model, hops)}
 		}
+		if n.servedByPeersRecently(req.Model) {
+			return inference.Result{}, fmt.Errorf("%w: model %q is served only by peers, and none of them can be reached now", inference.ErrUnreachable, req.Model)
+		}
 		return inference.Result{}, fmt.Errorf("%w: %q is not loaded here and no peer provides it", inference.ErrModelNotFound, req.Model)
 	}
 	var lastErr error
@@ -71,7 +74,42 @@ func (n *Node) route(ctx context.Context, req inference.Request, hops int, onTok
 	if local {
 		return n.generateLocal(ctx, req, onToken)
 	}
+	var pe *peerproto.Error
+	if !errors.As(lastErr, &pe) {
+		// No provider answered at all (dial or connection failures): they are down, not refusing.
+		return inference.Result{}, fmt.Errorf("%w: no provider of model %q could be reached: %w", inference.ErrUnreachable, req.Model, lastErr)
+	}
 	return inference.Result{}, fromPeerError(fmt.Errorf("no peer could serve %q: %w", req.Model, lastErr))
+}
+
+// peerModelMemory is how long a model served by a peer is remembered: while its providers are down, a
+// request for it is answered "providers unreachable" (503, Retry-After) rather than "model not found".
+const peerModelMemory = 10 * time.Minute
+
+// sawPeerModel notes that a peer provides model.
+func (n *Node) sawPeerModel(model string) {
+	n.provMu.Lock()
+	defer n.provMu.Unlock()
+	if n.peerModels == nil {
+		n.peerModels = map[string]time.Time{}
+	}
+	now := time.Now()
+	n.peerModels[model] = now
+	if len(n.peerModels) > 1024 {
+		for m, at := range n.peerModels {
+			if now.Sub(at) > peerModelMemory {
+				delete(n.peerModels, m)
+			}
+		}
+	}
+}
+
+// servedByPeersRecently reports whether a peer provided model within peerModelMemory.
+func (n *Node) servedByPeersRecently(model string) bool {
+	n.provMu.Lock()
+	defer n.provMu.Unlock()
+	at, ok := n.peerModels[model]
+	return ok && time.Since(at) < peerModelMemory
 }
 
 // generateLocal runs a request on the local engine, metering the energy it takes.
@@ -191,6 +229,9 @@ func (n *Node) candidates(ctx context.Context, model string) []p2p.PeerRecord {
 			continue
 		}
 		out = append(out, r)
+	}
+	if len(out) > 0 {
+		n.sawPeerModel(model)
 	}
 	slices.SortStableFunc(out, func(a, b p2p.PeerRecord) int {
 		switch {

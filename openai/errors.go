@@ -76,6 +76,9 @@ func fromEngine(err error) *APIError {
 	case errors.Is(err, inference.ErrClosed):
 		return &APIError{Status: http.StatusServiceUnavailable, Type: TypeServiceUnavailable, Code: "node_unavailable",
 			Message: "ARIA node is shutting down", RetryAfter: 5}
+	case errors.Is(err, inference.ErrUnreachable):
+		return &APIError{Status: http.StatusServiceUnavailable, Type: TypeServiceUnavailable, Code: "node_unavailable",
+			Message: err.Error(), RetryAfter: 5}
 	case errors.Is(err, inference.ErrKernelUnavailable):
 		return &APIError{Status: http.StatusServiceUnavailable, Type: TypeServiceUnavailable, Code: "node_unavailable", Message: err.Error()}
 	case errors.Is(err, context.DeadlineExceeded):

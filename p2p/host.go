@@ -142,7 +142,10 @@ type Host struct {
 	mu     sync.Mutex
 	cache  map[peer.ID]cacheEntry // what lookups of other peers' records found, for Peers and FindProviders
 	closed bool
-	wg     sync.WaitGroup // background goroutines: republisher, mDNS dials, cache fills
+	// bootstrap and redialing (under mu) drive re-dialling of dropped peers (links.go).
+	bootstrap map[peer.ID]peer.AddrInfo
+	redialing map[peer.ID]bool
+	wg        sync.WaitGroup // background goroutines: republisher, mDNS dials, cache fills
 
 	closeOnce sync.Once
 	closeErr  error
@@ -225,6 +228,7 @@ func New(ctx context.Context, cfg Config) (*Host, error) {
 		cache:      make(map[peer.ID]cacheEntry),
 	}
 
+	h.watchLinks(bootstrap)
 	h.dialBootstrap(ctx, bootstrap)
 	if err := ctx.Err(); err != nil {
 		// The caller gave up while we dialled (e.g. a signal during start): not a half-started node.
