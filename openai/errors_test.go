@@ -325,6 +325,7 @@ func TestBackendErrors(t *testing.T) {
 		{"busy", inference.ErrBusy, 503, TypeServiceUnavailable, "queue_full", "", true},
 		{"busy wrapped", fmt.Errorf("model x: %w", inference.ErrBusy), 503, TypeServiceUnavailable, "queue_full", "", true},
 		{"closed", inference.ErrClosed, 503, TypeServiceUnavailable, "node_unavailable", "", true},
+		{"providers unreachable", fmt.Errorf("model x: %w", inference.ErrUnreachable), 503, TypeServiceUnavailable, "node_unavailable", "", true},
 		{"kernel unavailable", inference.ErrKernelUnavailable, 503, TypeServiceUnavailable, "node_unavailable", "", false},
 		{"generic", errors.New("node connection timeout"), 500, TypeServer, "inference_error", "node connection timeout", false},
 		{"deadline", context.DeadlineExceeded, 500, TypeServer, "inference_error", "timeout", false},
