@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"io"
 	"net/http"
 	"sync"
 	"time"
@@ -198,13 +197,8 @@ func (s *Server) handleCompletions(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var req CompletionRequest
-	dec := json.NewDecoder(bytes.NewReader(body))
-	if err := dec.Decode(&req); err != nil {
-		writeError(w, jsonError(err, body))
-		return
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		writeError(w, invalidRequest("the body must be a single JSON object"))
+	if apiErr := decodeBody(body, &req); apiErr != nil {
+		writeError(w, apiErr)
 		return
 	}
 	p, apiErr := toCompletionParams(&req)

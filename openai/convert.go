@@ -1,13 +1,13 @@
 package openai
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"math"
 	"reflect"
-	"strings"
 
 	"github.com/aria-node/aria/inference"
 )
@@ -22,14 +22,22 @@ const (
 // decodeChatRequest parses a request body. Errors name the offending field.
 func decodeChatRequest(body []byte) (*ChatCompletionRequest, *APIError) {
 	var req ChatCompletionRequest
-	dec := json.NewDecoder(strings.NewReader(string(body)))
-	if err := dec.Decode(&req); err != nil {
-		return nil, jsonError(err, body)
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return nil, invalidRequest("the body must be a single JSON object")
+	if apiErr := decodeBody(body, &req); apiErr != nil {
+		return nil, apiErr
 	}
 	return &req, nil
+}
+
+// decodeBody decodes a request body strictly, for every endpoint: exactly one JSON value; errors name the field.
+func decodeBody(body []byte, v any) *APIError {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if err := dec.Decode(v); err != nil {
+		return jsonError(err, body)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return invalidRequest("the body must be a single JSON object")
+	}
+	return nil
 }
 
 // jsonError turns a decoding error into a message naming the field.

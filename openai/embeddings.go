@@ -6,7 +6,6 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"encoding/json"
-	"io"
 	"math"
 	"net/http"
 	"strings"
@@ -111,12 +110,8 @@ type EmbeddingsUsage struct {
 // decodeEmbeddingRequest parses and validates a body; errors name the field.
 func decodeEmbeddingRequest(body []byte) (*EmbeddingRequest, *APIError) {
 	var req EmbeddingRequest
-	dec := json.NewDecoder(bytes.NewReader(body))
-	if err := dec.Decode(&req); err != nil {
-		return nil, jsonError(err, body)
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return nil, invalidRequest("the body must be a single JSON object")
+	if apiErr := decodeBody(body, &req); apiErr != nil {
+		return nil, apiErr
 	}
 	switch {
 	case req.Model == "":

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"strconv"
 	"time"
@@ -60,18 +59,6 @@ func (s *Server) intentionsOr503(w http.ResponseWriter) bool {
 		return false
 	}
 	return true
-}
-
-// decodeObject decodes a JSON object body strictly: one value, an object.
-func decodeBody(body []byte, v any) *APIError {
-	dec := json.NewDecoder(bytes.NewReader(body))
-	if err := dec.Decode(v); err != nil {
-		return jsonError(err, body)
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return invalidRequest("the body must be a single JSON object")
-	}
-	return nil
 }
 
 // parseTime accepts RFC 3339 (ISO 8601 with a zone), as the API's datetimes are.

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"io"
 	"net/http"
 	"time"
 
@@ -282,13 +281,8 @@ func (s *Server) handleResponses(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var req ResponsesRequest
-	dec := json.NewDecoder(bytes.NewReader(body))
-	if err := dec.Decode(&req); err != nil {
-		writeError(w, jsonError(err, body))
-		return
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		writeError(w, invalidRequest("the body must be a single JSON object"))
+	if apiErr := decodeBody(body, &req); apiErr != nil {
+		writeError(w, apiErr)
 		return
 	}
 	chat, apiErr := toChatRequest(&req)

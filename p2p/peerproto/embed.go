@@ -59,16 +59,7 @@ func (c *serverConn) handleEmbed(env Envelope) {
 		return
 	}
 	var req EmbedRequest
-	if env.Data == nil {
-		c.replyError(env.RequestID, &Error{Code: CodeInvalidRequest, Message: "embed_request needs data"})
-		return
-	}
-	if err := json.Unmarshal(env.Data, &req); err != nil {
-		c.replyError(env.RequestID, &Error{Code: CodeInvalidRequest, Message: "data: " + err.Error()})
-		return
-	}
-	if err := req.validate(); err != nil {
-		c.replyError(env.RequestID, &Error{Code: CodeInvalidRequest, Message: err.Error()})
+	if !c.decodeRequest(env, &req) {
 		return
 	}
 	id := c.requestID(env)

@@ -505,18 +505,27 @@ func (c *serverConn) handleHello(env Envelope) {
 	c.reply(TypeHelloAck, env.RequestID, HelloAck{PeerID: id.String()})
 }
 
-func (c *serverConn) handleInference(env Envelope) {
+// decodeRequest decodes and validates a request's data into v (a pointer); when it fails it has replied with
+// invalid_request and returns false. Every request type goes through it.
+func (c *serverConn) decodeRequest(env Envelope, v interface{ validate() error }) bool {
 	if env.Data == nil {
-		c.replyError(env.RequestID, &Error{Code: CodeInvalidRequest, Message: "inference_request needs data"})
-		return
+		c.replyError(env.RequestID, &Error{Code: CodeInvalidRequest, Message: env.Type + " needs data"})
+		return false
 	}
-	var req InferenceRequest
-	if err := json.Unmarshal(env.Data, &req); err != nil {
+	if err := json.Unmarshal(env.Data, v); err != nil {
 		c.replyError(env.RequestID, &Error{Code: CodeInvalidRequest, Message: "data: " + err.Error()})
-		return
+		return false
 	}
-	if err := req.validate(); err != nil {
+	if err := v.validate(); err != nil {
 		c.replyError(env.RequestID, &Error{Code: CodeInvalidRequest, Message: err.Error()})
+		return false
+	}
+	return true
+}
+
+func (c *serverConn) handleInference(env Envelope) {
+	var req InferenceRequest
+	if !c.decodeRequest(env, &req) {
 		return
 	}
 	id := c.requestID(env)
