@@ -27,6 +27,9 @@ type Refusal struct {
 	// OpensAt is when the schedule next accepts work, for a Retry-After; zero when the refusal is not about the
 	// schedule or days.
 	OpensAt time.Time
+	// RetryAfter is how long a client should wait before asking again: until OpensAt for the schedule, a second
+	// for a full node, zero (waiting will not help) for a task type the contract refuses.
+	RetryAfter time.Duration
 }
 
 func (r *Refusal) Error() string { return r.Message }
@@ -57,8 +60,13 @@ func NewAdmission(c Contract, now func() time.Time) *Admission {
 // holds a slot until release is called; release is idempotent and safe from any goroutine. On refusal err is a
 // *Refusal and release is nil.
 func (a *Admission) Admit(t TaskType) (release func(), err error) {
-	if reason, opensAt := a.rules.check(a.now(), a.schedule); reason.Code != "" {
-		return nil, &Refusal{Reason: reason, OpensAt: opensAt}
+	now := a.now()
+	if reason, opensAt := a.rules.check(now, a.schedule); reason.Code != "" {
+		retry := time.Second
+		if !opensAt.IsZero() {
+			retry = max(opensAt.Sub(now), time.Second)
+		}
+		return nil, &Refusal{Reason: reason, OpensAt: opensAt, RetryAfter: retry}
 	}
 	if !a.contract.Allows(t) {
 		return nil, &Refusal{Reason: Reason{Code: CodeTaskTypeNotAllowed,
@@ -67,7 +75,7 @@ func (a *Admission) Admit(t TaskType) (release func(), err error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.running >= a.contract.MaxConcurrentTasks {
-		return nil, &Refusal{Reason: a.fullReason(a.running)}
+		return nil, &Refusal{Reason: a.fullReason(a.running), RetryAfter: time.Second}
 	}
 	a.running++
 	var once sync.Once

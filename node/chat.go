@@ -2,9 +2,7 @@ package node
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"math"
 	"time"
 
 	"github.com/aria-node/aria/consent"
@@ -34,7 +32,7 @@ func (n *Node) BeginChat(ctx context.Context, info openai.ChatInfo) (openai.Chat
 	release := func() {}
 	if info.Remote {
 		if release, err = n.admission.Admit(task); err != nil {
-			return openai.ChatTurn{}, refusalError(err, n.now())
+			return openai.ChatTurn{}, err // *consent.Refusal: openai maps it (503, Retry-After)
 		}
 	}
 	var inj intentions.Injection
@@ -85,23 +83,6 @@ func taskType(c consent.Contract, declared, lastUser string) (consent.TaskType, 
 		return classified, nil
 	}
 	return d, nil
-}
-
-// refusalError turns a consent refusal into the API's 503 with its reason code.
-func refusalError(err error, now time.Time) error {
-	var r *consent.Refusal
-	if !errors.As(err, &r) {
-		return err
-	}
-	retry := 1
-	if !r.OpensAt.IsZero() {
-		retry = int(math.Ceil(r.OpensAt.Sub(now).Seconds()))
-		retry = min(max(retry, 1), 86400)
-	}
-	if r.Code == consent.CodeTaskTypeNotAllowed {
-		retry = 0 // waiting will not help
-	}
-	return openai.Refusal(r.Code, r.Message, retry)
 }
 
 // conditionState is the node state condition intentions are evaluated against.

@@ -95,7 +95,7 @@ func (h peerHandler) Embed(ctx context.Context, r peerproto.EmbedRequest, from p
 		if err != nil {
 			var ref *consent.Refusal
 			if errors.As(err, &ref) {
-				return peerproto.EmbedResponse{}, &peerproto.Error{Code: "refused", Reason: ref.Code, Message: ref.Message}
+				return peerproto.EmbedResponse{}, toPeerRefusal(ref)
 			}
 			return peerproto.EmbedResponse{}, err
 		}

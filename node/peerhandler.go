@@ -49,7 +49,7 @@ func (h peerHandler) InferChunks(ctx context.Context, r peerproto.InferenceReque
 		if err != nil {
 			var ref *consent.Refusal
 			if errors.As(err, &ref) {
-				return peerproto.InferenceResponse{}, &peerproto.Error{Code: "refused", Reason: ref.Code, Message: ref.Message}
+				return peerproto.InferenceResponse{}, toPeerRefusal(ref)
 			}
 			return peerproto.InferenceResponse{}, err
 		}
@@ -105,9 +105,39 @@ func fromPeerError(err error) error {
 	case "invalid_request":
 		return errors.Join(inference.ErrInvalidRequest, err)
 	case "refused":
-		return openai.Refusal(pe.Reason, pe.Message, 1)
+		return fromPeerRefusal(pe)
 	}
 	return err
+}
+
+// toPeerRefusal is a consent refusal as the peer protocol carries it: reason code, message, retry_after and
+// opens_at, so the asking node answers its client exactly as a local refusal would (503, Retry-After).
+func toPeerRefusal(ref *consent.Refusal) *peerproto.Error {
+	pe := &peerproto.Error{Code: "refused", Reason: ref.Code, Message: ref.Message}
+	if ref.RetryAfter > 0 {
+		pe.RetryAfter = int(min(max((ref.RetryAfter+time.Second-1)/time.Second, 1), 86400))
+	}
+	if !ref.OpensAt.IsZero() {
+		t := ref.OpensAt.UTC()
+		pe.OpensAt = &t
+	}
+	return pe
+}
+
+// fromPeerRefusal turns a peer's "refused" error back into the typed refusal toPeerRefusal sent. A peer that
+// sends no retry_after (an older node) is taken to mean "retry in a second".
+func fromPeerRefusal(pe *peerproto.Error) *consent.Refusal {
+	ref := &consent.Refusal{Reason: consent.Reason{Code: pe.Reason, Message: pe.Message}}
+	switch {
+	case pe.RetryAfter > 0:
+		ref.RetryAfter = time.Duration(min(pe.RetryAfter, 86400)) * time.Second
+	case pe.Reason != consent.CodeTaskTypeNotAllowed:
+		ref.RetryAfter = time.Second
+	}
+	if pe.OpensAt != nil {
+		ref.OpensAt = *pe.OpensAt
+	}
+	return ref
 }
 
 func lastUser(msgs []inference.Message) string {

@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"time"
 
+	"github.com/aria-node/aria/consent"
 	"github.com/aria-node/aria/inference"
 )
 
@@ -59,9 +61,18 @@ func tooLarge(limit int64) *APIError {
 func fromEngine(err error) *APIError {
 	var api *APIError
 	var inv *inference.InvalidError
+	var ref *consent.Refusal
 	switch {
 	case errors.As(err, &api):
 		return api
+	case errors.As(err, &ref):
+		// A consent refusal, local or relayed by a peer: 503 with the reason code, and Retry-After
+		// when waiting helps (until the schedule opens, or a second for a full node).
+		retry := 0
+		if ref.RetryAfter > 0 {
+			retry = int(min(max((ref.RetryAfter+time.Second-1)/time.Second, 1), 86400))
+		}
+		return Refusal(ref.Code, ref.Message, retry)
 	case errors.As(err, &inv):
 		return invalidRequest("'%s' %s", inv.Field, inv.Msg)
 	case errors.Is(err, inference.ErrInvalidRequest):

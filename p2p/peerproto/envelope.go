@@ -300,6 +300,10 @@ type Error struct {
 	Message string `json:"message"`
 	// Reason is the consent refusal reason that goes with Code "refused".
 	Reason string `json:"reason,omitempty"`
+	// RetryAfter (seconds) and OpensAt go with Code "refused": how long to wait before asking again, and when
+	// the node's schedule next accepts work, the same as an HTTP refusal's Retry-After.
+	RetryAfter int        `json:"retry_after,omitempty"`
+	OpensAt    *time.Time `json:"opens_at,omitempty"`
 }
 
 func (e *Error) Error() string {
