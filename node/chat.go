@@ -120,11 +120,18 @@ func (n *Node) conditionState() map[string]float64 {
 // ConsentStatus is the contract and whether the node accepts remote work now.
 func (n *Node) ConsentStatus() openai.ConsentStatus {
 	ok, why := n.admission.Accepting()
-	cs := openai.ConsentStatus{Contract: n.admission.Contract(), Accepting: ok, RunningTasks: n.admission.Running()}
+	cs := openai.ConsentStatus{Contract: wireContract(n.admission.Contract()), Accepting: ok, RunningTasks: n.admission.Running()}
 	if !ok {
-		cs.Reason = &why
+		cs.Reason = &openai.ConsentReason{Code: why.Code, Message: why.Message}
 	}
 	return cs
+}
+
+// wireContract is c in openai's wire form for GET /v1/status.
+func wireContract(c consent.Contract) openai.ConsentContract {
+	return openai.ConsentContract{CPUPercent: c.CPUPercent, MaxRAMMB: c.MaxRAMMB, MaxBandwidthMbps: c.MaxBandwidthMbps,
+		Schedule: c.Schedule, Timezone: c.Timezone, Days: c.Days, TaskTypes: c.TaskTypes,
+		MaxConcurrentTasks: c.MaxConcurrentTasks, AllowLogging: c.AllowLogging}
 }
 
 // KernelSettings are the threads and duty cycle of work done for others, under the

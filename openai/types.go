@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/aria-node/aria/consent"
 )
 
 // ChatCompletionRequest is the body of POST /v1/chat/completions. Unknown fields are
@@ -254,10 +253,30 @@ type Status struct {
 
 // ConsentStatus is the consent part of GET /v1/status.
 type ConsentStatus struct {
-	Contract     consent.Contract `json:"contract"`
-	Accepting    bool             `json:"accepting"`
-	Reason       *consent.Reason  `json:"reason,omitempty"` // why not, when not accepting
-	RunningTasks int              `json:"running_tasks"`    // remote tasks running now
+	Contract     ConsentContract `json:"contract"`
+	Accepting    bool            `json:"accepting"`
+	Reason       *ConsentReason  `json:"reason,omitempty"` // why not, when not accepting
+	RunningTasks int             `json:"running_tasks"`    // remote tasks running now
+}
+
+// ConsentContract is the owner's contract as GET /v1/status shows it (the wire form of consent.Contract; a test
+// in node keeps the two JSON shapes equal).
+type ConsentContract struct {
+	CPUPercent         int      `json:"cpu_percent"`
+	MaxRAMMB           int      `json:"max_ram_mb"`
+	MaxBandwidthMbps   float64  `json:"max_bandwidth_mbps"`
+	Schedule           string   `json:"schedule"`
+	Timezone           string   `json:"timezone"`
+	Days               []string `json:"days"`
+	TaskTypes          []string `json:"task_types"`
+	MaxConcurrentTasks int      `json:"max_concurrent_tasks"`
+	AllowLogging       bool     `json:"allow_logging"`
+}
+
+// ConsentReason is why the node does not take remote work now.
+type ConsentReason struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
 }
 
 // Health is GET /health and /v1/health.
