@@ -32,7 +32,7 @@ func BenchmarkPeerHop(b *testing.B) {
 	client := netNodeTB(b, []string{NoModel}, 1, server.host.Addrs()[0])
 	id := server.Models()[0].ID
 	deadline := time.Now().Add(20 * time.Second)
-	for len(client.candidates(b.Context(), id)) == 0 && time.Now().Before(deadline) {
+	for len(client.router.candidates(b.Context(), id)) == 0 && time.Now().Before(deadline) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	const tokens, reps = 64, 9

@@ -33,7 +33,7 @@ func (n *Node) embedRoute(ctx context.Context, req inference.EmbedRequest, hops 
 	}
 	var peers []p2p.PeerRecord
 	if n.host != nil && hops < MaxHops {
-		peers = n.candidates(ctx, req.Model)
+		peers = n.router.candidates(ctx, req.Model)
 	}
 	if len(peers) == 0 {
 		return inference.EmbedResult{}, fmt.Errorf("%w: %q is not loaded here and no peer provides it", inference.ErrModelNotFound, req.Model)
@@ -59,7 +59,7 @@ func (n *Node) embedRoute(ctx context.Context, req inference.EmbedRequest, hops 
 			return inference.EmbedResult{}, fromPeerError(err) // the input is bad everywhere
 		}
 		n.log.Info("peer did not serve the embeddings; trying the next", "peer", p.PeerID, "model", req.Model, "err", err)
-		n.forgetProviders(req.Model)
+		n.router.forgetProviders(req.Model)
 		lastErr = err
 	}
 	return inference.EmbedResult{}, fromPeerError(fmt.Errorf("no peer could serve %q: %w", req.Model, lastErr))

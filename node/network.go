@@ -92,7 +92,8 @@ func (n *Node) startNetwork(ctx context.Context, key crypto.PrivKey) error {
 		return fmt.Errorf("libp2p: %w", err)
 	}
 	n.host = h
-	h.OnPeerChange(func(peer.ID) { n.voidProviders() })
+	n.router.attach(h, n.id.String(), n.bgCtx, &n.bg)
+	h.OnPeerChange(func(peer.ID) { n.router.voidProviders() })
 	n.log.Info("libp2p host up: other nodes can --bootstrap from these", "addrs", h.Addrs())
 	n.serveModelFiles(lim)
 	pctx, cancel := context.WithCancel(context.Background())

@@ -40,7 +40,7 @@ func netNodeTB(t testing.TB, models []string, threads int, bootstrap ...string) 
 func waitRoute(t *testing.T, n *Node, model string) {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
-	for len(n.candidates(t.Context(), model)) == 0 || !slices.ContainsFunc(n.RemoteModels(), func(m inference.ModelInfo) bool { return m.ID == model }) {
+	for len(n.router.candidates(t.Context(), model)) == 0 || !slices.ContainsFunc(n.RemoteModels(), func(m inference.ModelInfo) bool { return m.ID == model }) {
 		if time.Now().After(deadline) {
 			t.Fatalf("no provider of %s found within 20 s", model)
 		}
@@ -246,7 +246,7 @@ func waitProviders(t *testing.T, n *Node, model string, want int) {
 	listed := func() bool {
 		return n.servesLocally(model) || slices.ContainsFunc(n.RemoteModels(), func(m inference.ModelInfo) bool { return m.ID == model })
 	}
-	for len(n.candidates(t.Context(), model)) < want || !listed() {
+	for len(n.router.candidates(t.Context(), model)) < want || !listed() {
 		if time.Now().After(deadline) {
 			t.Fatalf("fewer than %d providers of %s found within 20 s", want, model)
 		}
@@ -337,8 +337,8 @@ func TestRouterPrefersTheLeastLoadedPeer(t *testing.T) {
 	}
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		a.forgetProviders("aria-tiny-1bit")
-		cands := a.candidates(t.Context(), "aria-tiny-1bit")
+		a.router.forgetProviders("aria-tiny-1bit")
+		cands := a.router.candidates(t.Context(), "aria-tiny-1bit")
 		if len(cands) == 2 && cands[0].PeerID == c.id.String() && cands[1].Load == 2 {
 			break
 		}
@@ -405,13 +405,13 @@ func TestUnservedModelLookupIsRemembered(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	time.Sleep(200 * time.Millisecond) // connection events have voided the cache by now
-	before := b.provLookups.Load()
+	before := b.router.lookups.Load()
 	for range 5 {
-		if c := b.candidates(t.Context(), "no-such-model"); len(c) != 0 {
+		if c := b.router.candidates(t.Context(), "no-such-model"); len(c) != 0 {
 			t.Fatalf("candidates for an unserved model: %v", c)
 		}
 	}
-	if n := b.provLookups.Load() - before; n != 1 {
+	if n := b.router.lookups.Load() - before; n != 1 {
 		t.Fatalf("5 requests for an unserved model made %d DHT lookups, want 1", n)
 	}
 }

@@ -17,7 +17,6 @@ import (
 	"slices"
 	"strconv"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -113,11 +112,8 @@ type Node struct {
 	publishDone chan struct{}
 	remoteMu    sync.Mutex
 	remote      []inference.ModelInfo
-	provMu      sync.Mutex
-	provCache   map[string]providerEntry
-	peerModels  map[string]time.Time // models last seen served by a peer (under provMu); see unreachable
-	provLookups atomic.Int64         // DHT provider lookups made (tests)
-	bgCtx       context.Context      // background work of the peer network (provider refreshes)
+	router      *router         // where requests run; see router.go
+	bgCtx       context.Context // background work of the peer network (provider refreshes, model files)
 	bgStop      context.CancelFunc
 	bg          sync.WaitGroup
 
@@ -167,7 +163,9 @@ func New(cfg Config) *Node {
 		r := energy.DefaultReferences()
 		cfg.EnergyReferences = &r
 	}
-	return &Node{cfg: cfg, log: cfg.Logger}
+	n := &Node{cfg: cfg, log: cfg.Logger}
+	n.router = newRouter(n, cfg.Logger)
+	return n
 }
 
 // Start creates the data dir and loads the models. A model that fails to load is

@@ -64,7 +64,7 @@ func (h peerHandler) InferChunks(ctx context.Context, r peerproto.InferenceReque
 			return onChunk(peerproto.Chunk{Text: t.Text, Token: toPeerLogprob(t)})
 		}
 	}
-	res, err := n.route(ctx, req, r.Hops, onToken)
+	res, err := n.router.route(ctx, req, r.Hops, onToken)
 	if err != nil {
 		return peerproto.InferenceResponse{}, toPeerError(err)
 	}
