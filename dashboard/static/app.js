@@ -244,8 +244,9 @@
   function addMsg(role, text) {
     $('chat-empty').hidden = true;
     const li = h('li', { class: role }, h('div', { class: 'role', text: role === 'user' ? 'You' : 'Assistant' }), h('div', { class: 'text', text }), h('div', { class: 'meta' }));
-    $('chat-log').append(li);
-    li.scrollIntoView({ block: 'end' });
+    const log = $('chat-log');
+    log.append(li);
+    log.scrollTop = log.scrollHeight;
     return li;
   }
   $('chat-clear').addEventListener('click', () => {
@@ -295,7 +296,9 @@
         if (!tFirst) tFirst = now;
         tLast = now; chunks++;
         answer += piece;
+        const log = $('chat-log'), follow = log.scrollHeight - log.scrollTop - log.clientHeight < 40;
         out.textContent = answer;
+        if (follow) log.scrollTop = log.scrollHeight;
         meta.textContent = `${chunks} tokens…`;
       }
     };
@@ -583,7 +586,7 @@
     const ts = tenants.tenants || [];
     if (tenant && !ts.some((t) => t.id === tenant)) tenant = null;
     const msg = h('p', { class: 'msg', role: 'status' });
-    const name = h('input', { id: 'tenant-name', required: true, pattern: '[a-z0-9][a-z0-9-]*', placeholder: 'acme-corp' });
+    const name = h('input', { id: 'tenant-name', required: true, pattern: '[a-z0-9][a-z0-9\\-]*', placeholder: 'acme-corp' });
     const tier = h('select', { id: 'tenant-tier' }, ['free', 'dev', 'pro', 'enterprise'].map((t) => h('option', { text: t })));
     const create = h('form', { class: 'card', onsubmit: async (ev) => {
       ev.preventDefault();
