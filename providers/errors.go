@@ -30,7 +30,7 @@ type UpstreamError struct {
 	Msg      string
 	// Type and Code are the upstream's error.type and error.code, when it sent them.
 	Type, Code string
-	Err      error
+	Err        error
 }
 
 func (e *UpstreamError) Error() string {
