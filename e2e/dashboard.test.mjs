@@ -218,6 +218,16 @@ test('the dashboard in open mode: views, chat, stop, pull, intentions, escaping,
     assert.equal(list[0].content, XSS);
     await shoot(page, 'consent-intention-desktop');
 
+    // The energy chart's endpoint on the real ledger: the finished chats above are in it (the stopped one is
+    // not: the ledger records completed requests); a bad range is a 400.
+    const now = Date.now(), iso = (t) => encodeURIComponent(new Date(t).toISOString());
+    const hist = await (await fetch(`${node.baseURL}/energy/history?from=${iso(now - 3600e3)}&to=${iso(now + 1000)}&step=60s`)).json();
+    assert.equal(hist.buckets.length, 61); // 3601 s in 60 s steps: the last step is partial
+    assert.ok(hist.totals.inferences >= 2 && hist.totals.tokens >= 300, JSON.stringify(hist.totals));
+    const bad = await fetch(`${node.baseURL}/energy/history?from=2026-12-02T00:00:00Z&to=2026-12-01T00:00:00Z`);
+    assert.equal(bad.status, 400);
+    assert.equal((await bad.json()).error.code, 'invalid_request');
+
     // Screenshots of every view with this activity in it, at desktop and phone width.
     for (const [vp, suffix] of [[DESKTOP, 'desktop'], [PHONE, 'phone']]) {
       await page.setViewport(vp);
