@@ -492,3 +492,17 @@ func validUTF8(ms []Message) bool {
 	}
 	return true
 }
+
+// TenantAgentByName is a tenant's own agent (built-ins are not the tenant's to edit).
+func (s *Service) TenantAgentByName(ctx context.Context, tenantID, name string) (Agent, error) {
+	a, err := s.store.Agent(ctx, tenantID, name)
+	if errors.Is(err, ErrNotFound) {
+		return a, agentNotFound(name)
+	}
+	return a, err
+}
+
+// AllTenantAgents lists every tenant's agents (the admin view).
+func (s *Service) AllTenantAgents(ctx context.Context) ([]Agent, error) {
+	return s.store.AllAgents(ctx)
+}
