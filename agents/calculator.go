@@ -20,7 +20,7 @@ const (
 	maxExprLen      = 4096
 	maxExprDepth    = 64
 	maxExactPower   = 100_000 // |n| of an exact integer power
-	maxResultBits   = 1 << 20 // numerator/denominator size of any intermediate value
+	maxResultBits   = 1 << 16 // numerator/denominator bits of any intermediate value
 	calcDecimals    = 12      // digits after the point of a non-terminating result
 	maxExactDigits  = 60      // a terminating decimal longer than this is rounded
 	maxNumberDigits = 400     // digits of one literal
@@ -63,6 +63,10 @@ func Evaluate(expr string) (*big.Rat, error) {
 
 // FormatDecimal prints v as described at Calculate.
 func FormatDecimal(v *big.Rat) string {
+	if new(big.Int).Quo(v.Num(), v.Denom()).CmpAbs(bigLimit) >= 0 {
+		// Beyond 60 integer digits: 15 significant digits in scientific notation.
+		return new(big.Float).SetPrec(200).SetRat(v).Text('e', 14)
+	}
 	if v.IsInt() {
 		return v.Num().String()
 	}
@@ -75,6 +79,8 @@ func FormatDecimal(v *big.Rat) string {
 	}
 	return s
 }
+
+var bigLimit = new(big.Int).Exp(big.NewInt(10), big.NewInt(60), nil)
 
 // terminatingDigits reports the number of decimals of 1/den when den = 2^a 5^b.
 func terminatingDigits(den *big.Int) (int, bool) {
@@ -345,6 +351,13 @@ func parseNumber(t calcTok) (*big.Rat, error) {
 	if len(s) > maxNumberDigits {
 		return nil, calcErr("number at position %d is too long", t.pos+1)
 	}
+	if i := strings.IndexAny(s, "eE"); i >= 0 {
+		// big.Rat would expand any exponent: keep them in range first.
+		exp := strings.TrimLeft(s[i+1:], "+-")
+		if len(exp) > 4 || len(exp) == 4 && exp > "1000" {
+			return nil, calcErr("number at position %d is out of range (exponent beyond 1000)", t.pos+1)
+		}
+	}
 	v, ok := new(big.Rat).SetString(s)
 	if !ok || strings.Count(s, ".") > 1 {
 		return nil, calcErr("bad number %q at position %d", t.text, t.pos+1)
@@ -403,8 +416,11 @@ func exactSqrt(x *big.Rat) (*big.Rat, bool) {
 var errOverflow = errors.New("result too large")
 
 func floatRat(f float64) (*big.Rat, error) {
-	if math.IsNaN(f) || math.IsInf(f, 0) {
-		return nil, calcErr("result is not a finite number")
+	if math.IsInf(f, 0) {
+		return nil, calcErr("%v", errOverflow)
+	}
+	if math.IsNaN(f) {
+		return nil, calcErr("result is not a number")
 	}
 	// Keep 15 significant digits: a float64's binary expansion is not the value meant.
 	r, _ := new(big.Rat).SetString(fmt.Sprintf("%.15g", f))
