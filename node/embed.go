@@ -85,17 +85,13 @@ func (n *Node) embedLocal(ctx context.Context, req inference.EmbedRequest) (infe
 // remote work.
 func (h peerHandler) Embed(ctx context.Context, r peerproto.EmbedRequest, from peerproto.Origin) (peerproto.EmbedResponse, error) {
 	n := h.n
-	if from.PeerID != "" || !consent.FromOwner(from.RemoteAddr) || !n.isOwnerToken(from.OwnerToken) {
+	if n.remoteOrigin(from) {
 		first := ""
 		if len(r.Input) > 0 {
 			first = r.Input[0]
 		}
-		release, err := n.admission.Admit(consent.Classify(first))
+		release, err := n.admitRemote(consent.Classify(first))
 		if err != nil {
-			var ref *consent.Refusal
-			if errors.As(err, &ref) {
-				return peerproto.EmbedResponse{}, peerinfer.ToRefusal(ref)
-			}
 			return peerproto.EmbedResponse{}, err
 		}
 		defer release()

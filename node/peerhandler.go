@@ -2,7 +2,6 @@ package node
 
 import (
 	"context"
-	"errors"
 	"time"
 
 	"github.com/aria-node/aria/consent"
@@ -39,18 +38,14 @@ func (h peerHandler) InferChunks(ctx context.Context, r peerproto.InferenceReque
 	if err != nil {
 		return peerproto.InferenceResponse{}, err
 	}
-	req.Remote = req.Remote || from.PeerID != "" || !consent.FromOwner(from.RemoteAddr) || !n.isOwnerToken(from.OwnerToken)
+	req.Remote = req.Remote || n.remoteOrigin(from)
 	if req.Remote {
 		task, err := taskType(*n.cfg.Consent, req.TaskType, lastUser(req.Messages))
 		if err != nil {
 			return peerproto.InferenceResponse{}, &peerproto.Error{Code: "invalid_request", Message: "task_type: " + err.Error()}
 		}
-		release, err := n.admission.Admit(task)
+		release, err := n.admitRemote(task)
 		if err != nil {
-			var ref *consent.Refusal
-			if errors.As(err, &ref) {
-				return peerproto.InferenceResponse{}, peerinfer.ToRefusal(ref)
-			}
 			return peerproto.InferenceResponse{}, err
 		}
 		defer release()
@@ -70,6 +65,23 @@ func (h peerHandler) InferChunks(ctx context.Context, r peerproto.InferenceReque
 	}
 	return peerproto.InferenceResponse{Output: res.Text, ModelID: req.Model, FinishReason: res.FinishReason, NodeID: n.id.String(),
 		Usage: peerproto.Usage{PromptTokens: res.PromptTokens, CompletionTokens: res.CompletionTokens, TotalTokens: res.PromptTokens + res.CompletionTokens}}, nil
+}
+
+// remoteOrigin reports whether work that arrived over the peer protocol is remote:
+// it comes from a peer (a link that proved its peer ID), from another machine, or
+// from a client that did not present the owner token.
+func (n *Node) remoteOrigin(from peerproto.Origin) bool {
+	return from.PeerID != "" || !consent.FromOwner(from.RemoteAddr) || !n.isOwnerToken(from.OwnerToken)
+}
+
+// admitRemote admits remote work of type task under the consent contract. A refusal
+// comes back as the peer protocol carries it (peerinfer.ToRefusal).
+func (n *Node) admitRemote(task consent.TaskType) (release func(), err error) {
+	release, err = n.admission.Admit(task)
+	if err != nil {
+		return nil, peerinfer.ToError(err)
+	}
+	return release, nil
 }
 
 func lastUser(msgs []inference.Message) string {
