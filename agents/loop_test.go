@@ -126,7 +126,9 @@ type errTool struct{}
 func (errTool) Spec() ToolSpec {
 	return ToolSpec{Type: "function", Function: FunctionSpec{Name: "fail", Parameters: json.RawMessage(`{}`)}}
 }
-func (errTool) Call(context.Context, json.RawMessage) (any, error) { return nil, errors.New("backend said no") }
+func (errTool) Call(context.Context, json.RawMessage) (any, error) {
+	return nil, errors.New("backend said no")
+}
 
 func TestLoopToolsThatHangThrowOrFail(t *testing.T) {
 	h := hangTool{release: make(chan struct{})}

@@ -43,7 +43,7 @@ type chatJSON struct {
 	Model        string          `json:"model"`
 	TokensUsed   int             `json:"tokens_used"`
 	FinishReason string          `json:"finish_reason"`
-	Usage        tokenUsageJSON       `json:"usage"`
+	Usage        tokenUsageJSON  `json:"usage"`
 	Sources      []agents.Source `json:"sources"`
 }
 
