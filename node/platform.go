@@ -13,6 +13,7 @@ import (
 
 	bbolt "go.etcd.io/bbolt"
 
+	"github.com/aria-node/aria/agents"
 	"github.com/aria-node/aria/ares"
 	"github.com/aria-node/aria/storage/bolt"
 	"github.com/aria-node/aria/storage/postgres"
@@ -29,6 +30,29 @@ type PlatformConfig struct {
 	DatabaseURL string
 	// IPRequestsPerMinute limits each client address on every route; 0 is no limit.
 	IPRequestsPerMinute int
+	// AgentModel is what agents call (the providers registry); nil leaves ARES chat,
+	// agents, workflows and research out.
+	AgentModel agents.Model
+	// Agents and Workflows are static definitions from the node's config file.
+	Agents    []agents.Agent
+	Workflows []agents.Workflow
+}
+
+// agentsStore opens the agents' store next to the platform's.
+func agentsStore(store tenancy.Store, db *bbolt.DB) (agents.Store, error) {
+	if pg, ok := store.(*postgres.Store); ok {
+		return pg.AgentsStore(), nil
+	}
+	return bolt.NewAgentsStore(db)
+}
+
+// searchBackend is web_search's backend: ARIA_SEARCH_URL (a SearXNG-compatible JSON
+// endpoint), else none (the tool tells the model search is not configured).
+func searchBackend() agents.SearchBackend {
+	if u := os.Getenv("ARIA_SEARCH_URL"); u != "" {
+		return agents.HTTPSearch{URL: u}
+	}
+	return nil
 }
 
 // OpenPlatformStore opens the platform's store: PostgreSQL for a DATABASE_URL, else
@@ -58,6 +82,9 @@ func AuthRequired(auth bool, host string) bool {
 // store behind it.
 type Platform struct {
 	Access func(http.Handler) http.Handler
+	// Agents is the agents service (nil without an AgentModel); the rag package installs
+	// its Retriever on it.
+	Agents *agents.Service
 	store  tenancy.Store
 	ownDB  *bbolt.DB // opened here (a stand-alone gateway's), closed by Close
 }
@@ -90,7 +117,21 @@ func StartPlatform(ctx context.Context, cfg PlatformConfig, dataDir, host string
 	}
 	required := AuthRequired(cfg.Auth, host)
 	svc := tenancy.NewService(p.store, tenancy.Options{Logger: log, JWTSecret: []byte(jwt)})
-	p.Access = ares.New(ares.Config{Service: svc, Required: required, AdminSecret: admin, IPRequestsPerMinute: cfg.IPRequestsPerMinute, Logger: log}).Wrap
+	var ag *agents.Service
+	if cfg.AgentModel != nil {
+		st, err := agentsStore(p.store, db)
+		if err != nil {
+			p.Close()
+			return nil, fmt.Errorf("agents store: %w", err)
+		}
+		if ag, err = agents.New(agents.Options{Store: st, Model: cfg.AgentModel, Tools: agents.DefaultTools(searchBackend()),
+			Agents: cfg.Agents, Workflows: cfg.Workflows, Logger: log}); err != nil {
+			p.Close()
+			return nil, err
+		}
+	}
+	p.Agents = ag
+	p.Access = ares.New(ares.Config{Service: svc, Required: required, AdminSecret: admin, IPRequestsPerMinute: cfg.IPRequestsPerMinute, Logger: log, Agents: ag}).Wrap
 	backend := "bbolt"
 	if cfg.DatabaseURL != "" {
 		backend = "postgresql"
