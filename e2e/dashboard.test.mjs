@@ -106,7 +106,22 @@ test('the dashboard in open mode: views, chat, stop, pull, intentions, escaping,
     for (const v of VIEWS) {
       await view(page, v);
       assert.equal(await page.$eval('#banner', (b) => getComputedStyle(b).display), 'none', `banner on ${v}`);
+      // Every visible control has a label (a <label for>, a wrapping label or aria-label).
+      const unlabelled = await page.evaluate(() => [...document.querySelectorAll('input, select, textarea, button')]
+        .filter((e) => e.offsetParent !== null && !(e.labels && e.labels.length) && !e.getAttribute('aria-label') && !e.textContent.trim())
+        .map((e) => e.id || e.outerHTML.slice(0, 60)));
+      assert.deepEqual(unlabelled, [], `unlabelled controls on ${v}`);
     }
+    // The views are reachable from the keyboard: Tab reaches the navigation, Enter follows it.
+    await page.evaluate(() => { location.hash = '#chat'; document.activeElement.blur(); });
+    let reached = false;
+    for (let i = 0; i < 15 && !reached; i++) {
+      await page.keyboard.press('Tab');
+      reached = await page.evaluate(() => document.activeElement.dataset.view === 'energy');
+    }
+    assert.ok(reached, 'Tab did not reach the Energy link');
+    await page.keyboard.press('Enter');
+    await page.waitForSelector('#view-energy:not([hidden])');
     assert.deepEqual(log.errors, [], 'console errors while loading the views');
     assert.deepEqual(log.failed, [], 'failed API calls while loading the views');
 
@@ -239,6 +254,14 @@ test('the dashboard in open mode: views, chat, stop, pull, intentions, escaping,
       }
     }
     await page.setViewport(DESKTOP);
+    // The dark theme follows the system.
+    await page.emulateMediaFeatures([{ name: 'prefers-color-scheme', value: 'dark' }]);
+    await view(page, 'chat');
+    assert.notEqual(await page.evaluate(() => getComputedStyle(document.body).backgroundColor), 'rgb(246, 247, 245)');
+    await shoot(page, 'chat-dark-desktop');
+    await view(page, 'energy');
+    await shoot(page, 'energy-dark-desktop');
+    await page.emulateMediaFeatures([{ name: 'prefers-color-scheme', value: 'light' }]);
 
     assert.deepEqual(log.dialogs.filter((d) => d.startsWith('alert')), [], 'a script ran from untrusted text');
     assert.deepEqual(log.errors, [], 'console errors');
