@@ -49,14 +49,27 @@ func (m RegistryModel) Chat(ctx context.Context, req ModelRequest) (ModelRespons
 	return fromProviderResponse(r), err
 }
 
+// ChatStream streams a turn. A stream cut short (the client went away, the upstream
+// failed) reports an estimate of what was consumed, about 4 bytes a token, so it is
+// still metered.
 func (m RegistryModel) ChatStream(ctx context.Context, req ModelRequest, onDelta func(string) error) (ModelResponse, error) {
+	delivered := 0
 	r, err := m.Registry.ChatStream(ctx, toProviderRequest(req), func(d providers.Delta) error {
+		delivered += len(d.Content)
+		for _, c := range d.ToolCalls {
+			delivered += len(c.Name) + len(c.Arguments)
+		}
 		if d.Content == "" {
 			return nil
 		}
 		return onDelta(d.Content)
 	})
-	return fromProviderResponse(r), err
+	out := fromProviderResponse(r)
+	if err != nil && r == nil && delivered > 0 {
+		out.PromptTokens = estimateTokens(req.Messages)
+		out.CompletionTokens = (delivered + 3) / 4
+	}
+	return out, err
 }
 
 func (m RegistryModel) ContextLength(model string) int { return m.Registry.ContextLength(model) }
