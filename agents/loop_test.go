@@ -242,3 +242,13 @@ func TestTrimHistory(t *testing.T) {
 		t.Fatalf("budget 0 kept %d", len(got))
 	}
 }
+
+func TestLoopRequiredToolChoiceOnlyFirst(t *testing.T) {
+	m := &scripted{resps: []ModelResponse{toolTurn(call("1", "calculator", `{"expression":"1+1"}`)), textTurn("2")}}
+	if _, err := RunLoop(context.Background(), m, LoopConfig{}, ModelRequest{ToolChoice: "required"}, DefaultTools(nil), nil); err != nil {
+		t.Fatal(err)
+	}
+	if m.reqs[0].ToolChoice != "required" || m.reqs[1].ToolChoice != "" {
+		t.Fatalf("tool_choice %q then %q", m.reqs[0].ToolChoice, m.reqs[1].ToolChoice)
+	}
+}

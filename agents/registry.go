@@ -10,6 +10,16 @@ import (
 // configured names resolve there, with its fallback.
 type RegistryModel struct{ Registry *providers.Registry }
 
+// model is the name to ask the registry for: a tier without a configured model falls
+// back to tier "local", the node's own kernel, so the built-in agents work on a node
+// with no upstream configured.
+func (m RegistryModel) model(name string) string {
+	if providers.IsTier(name) && name != "local" && !m.Registry.HasTier(name) {
+		return "local"
+	}
+	return name
+}
+
 func toProviderRequest(req ModelRequest) providers.ChatRequest {
 	out := providers.ChatRequest{Model: req.Model, MaxTokens: req.MaxTokens, TaskType: "chat"}
 	for _, m := range req.Messages {
@@ -45,6 +55,7 @@ func fromProviderResponse(r *providers.ChatResponse) ModelResponse {
 }
 
 func (m RegistryModel) Chat(ctx context.Context, req ModelRequest) (ModelResponse, error) {
+	req.Model = m.model(req.Model)
 	r, err := m.Registry.Chat(ctx, toProviderRequest(req))
 	return fromProviderResponse(r), err
 }
@@ -53,6 +64,7 @@ func (m RegistryModel) Chat(ctx context.Context, req ModelRequest) (ModelRespons
 // failed) reports an estimate of what was consumed, about 4 bytes a token, so it is
 // still metered.
 func (m RegistryModel) ChatStream(ctx context.Context, req ModelRequest, onDelta func(string) error) (ModelResponse, error) {
+	req.Model = m.model(req.Model)
 	delivered := 0
 	r, err := m.Registry.ChatStream(ctx, toProviderRequest(req), func(d providers.Delta) error {
 		delivered += len(d.Content)
@@ -72,4 +84,6 @@ func (m RegistryModel) ChatStream(ctx context.Context, req ModelRequest, onDelta
 	return out, err
 }
 
-func (m RegistryModel) ContextLength(model string) int { return m.Registry.ContextLength(model) }
+func (m RegistryModel) ContextLength(model string) int {
+	return m.Registry.ContextLength(m.model(model))
+}

@@ -114,6 +114,9 @@ type Config struct {
 	Tools        []string `json:"tools"`
 	MaxTokens    int      `json:"max_tokens,omitempty"`
 	Temperature  *float64 `json:"temperature,omitempty"`
+	// ToolChoice "required" makes the model call a tool on its first turn (later turns
+	// are "auto"); "" is auto throughout.
+	ToolChoice string `json:"tool_choice,omitempty"`
 	// Collections are RAG collections retrieved from before answering.
 	Collections []string `json:"collections,omitempty"`
 	// Toon is the structured prompt of a TOON definition; SystemPrompt is built from it.
