@@ -233,3 +233,34 @@ type Store interface {
 	RunStore
 	ConversationStore
 }
+
+// UnmarshalJSON accepts content as a string, null, or OpenAI's array of text parts.
+func (m *Message) UnmarshalJSON(b []byte) error {
+	type plain Message
+	var raw struct {
+		plain
+		Content json.RawMessage `json:"content"`
+	}
+	if err := json.Unmarshal(b, &raw); err != nil {
+		return err
+	}
+	*m = Message(raw.plain)
+	c := raw.Content
+	if len(c) == 0 || string(c) == "null" {
+		return nil
+	}
+	if c[0] == '[' {
+		var parts []struct {
+			Type string `json:"type"`
+			Text string `json:"text"`
+		}
+		if err := json.Unmarshal(c, &parts); err != nil {
+			return err
+		}
+		for _, p := range parts {
+			m.Content += p.Text
+		}
+		return nil
+	}
+	return json.Unmarshal(c, &m.Content)
+}
