@@ -2,7 +2,6 @@ package intentions
 
 import (
 	"context"
-	"slices"
 	"strings"
 	"testing"
 )
