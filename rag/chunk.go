@@ -20,7 +20,7 @@ type ChunkConfig struct {
 const (
 	DefaultChunkSize    = 200
 	DefaultChunkOverlap = 40
-	MinChunkSize        = 8
+	MinChunkSize        = 4
 	MaxChunkSize        = 4000
 )
 
