@@ -20,6 +20,7 @@ import (
 
 	"github.com/aria-node/aria/inference"
 	"github.com/aria-node/aria/openai"
+	"github.com/aria-node/aria/rag"
 	"github.com/aria-node/aria/storage/bolt"
 	"github.com/aria-node/aria/tenancy"
 )
@@ -127,6 +128,7 @@ type envOpts struct {
 	open    bool
 	ipLimit int
 	store   tenancy.Store
+	rag     *rag.Service
 }
 
 func newEnv(t *testing.T, o envOpts) *env {
@@ -156,7 +158,7 @@ func (e *env) serve(o envOpts) *httptest.Server {
 	if e.svc == nil {
 		e.svc = svc
 	}
-	p := New(Config{Service: svc, Required: !o.open, AdminSecret: adminSecret, IPRequestsPerMinute: o.ipLimit, Logger: log})
+	p := New(Config{Service: svc, Required: !o.open, AdminSecret: adminSecret, IPRequestsPerMinute: o.ipLimit, Logger: log, RAG: o.rag})
 	srv := openai.NewServer(openai.Config{Backend: e.backend, Version: "test", Logger: log, Platform: p.Wrap})
 	ts := httptest.NewServer(srv.Handler())
 	e.t.Cleanup(ts.Close)

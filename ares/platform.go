@@ -15,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/aria-node/aria/rag"
 	"github.com/aria-node/aria/tenancy"
 )
 
@@ -29,6 +30,9 @@ type Config struct {
 	// IPRequestsPerMinute limits every route per client address; 0 is no limit.
 	IPRequestsPerMinute int
 	Logger              *slog.Logger
+	// RAG serves /api/rag/*; nil leaves those routes out (404, as on an ARES build
+	// without the ares-vector feature).
+	RAG *rag.Service
 }
 
 // Platform serves the ARES endpoints and wraps the OpenAI ones.
@@ -98,6 +102,9 @@ func (p *Platform) Wrap(next http.Handler) http.Handler {
 		{"/v1/usage", map[string]http.HandlerFunc{"GET": p.usage}},
 	} {
 		mux.Handle(rt.pattern, p.meter(dispatch(rt.methods), shapeARES, false))
+	}
+	if p.cfg.RAG != nil {
+		p.ragRoutes(mux)
 	}
 	mux.Handle("/api/", p.session(next))
 	mux.Handle("/v1/", p.meter(next, shapeOpenAI, true))
