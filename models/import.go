@@ -9,11 +9,11 @@ import (
 	"io"
 	"math"
 	"os"
-	"path/filepath"
 	"strings"
 
 	"github.com/aria-node/aria/inference/gguf"
 	"github.com/aria-node/aria/inference/quant"
+	"github.com/aria-node/aria/internal/atomicfile"
 )
 
 // Architectures of BitNet GGUFs. Microsoft's official BitNet b1.58 2B-4T file says
@@ -101,27 +101,11 @@ func Import(ctx context.Context, src, dst string, progress func(done, total int6
 	if err != nil {
 		return ImportResult{}, fmt.Errorf("import %s: %w", src, err)
 	}
-	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
-		return ImportResult{}, fmt.Errorf("import: %w", err)
-	}
-	tmp, err := os.CreateTemp(filepath.Dir(dst), ".import-*.gguf.tmp")
-	if err != nil {
-		return ImportResult{}, fmt.Errorf("import: %w", err)
-	}
-	defer os.Remove(tmp.Name()) // a no-op after the rename
-	res, err := Convert(ctx, in, f, tmp, progress)
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Chmod(tmp.Name(), 0o644)
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), dst)
-	}
+	var res ImportResult
+	err = atomicfile.Write(dst, 0o644, func(tmp *os.File) (err error) {
+		res, err = Convert(ctx, in, f, tmp, progress)
+		return err
+	})
 	if err != nil {
 		return ImportResult{}, fmt.Errorf("import %s: %w", src, err)
 	}

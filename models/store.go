@@ -10,6 +10,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/aria-node/aria/internal/atomicfile"
 )
 
 // Store is a data dir's models directory:
@@ -79,33 +81,7 @@ func (s Store) WriteManifest(m Manifest) error {
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(s.manifestPath(m.Name), append(b, '\n'))
-}
-
-func writeFileAtomic(path string, data []byte) error {
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return err
-	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
+	return atomicfile.WriteFile(s.manifestPath(m.Name), append(b, '\n'), 0o644)
 }
 
 // Entry is one model of List.

@@ -11,13 +11,13 @@ import (
 	"github.com/aria-node/aria/inference"
 	"github.com/aria-node/aria/openai"
 	"github.com/aria-node/aria/p2p"
+	"github.com/aria-node/aria/p2p/peerinfer"
 	"github.com/aria-node/aria/p2p/peerproto"
 )
 
 var (
 	_ peerproto.EmbedHandler  = peerHandler{}
 	_ openai.EmbeddingBackend = (*Node)(nil)
-	_ openai.EmbeddingBackend = (*Gateway)(nil)
 )
 
 // Embed serves /v1/embeddings: on the local engine when it has the model, else on the
@@ -42,10 +42,9 @@ func (n *Node) embedRoute(ctx context.Context, req inference.EmbedRequest, hops 
 	for _, p := range peers {
 		conn, err := n.links.Get(ctx, p.WSURL, p.PeerID)
 		if err == nil {
-			var resp peerproto.EmbedResponse
-			resp, err = conn.Embed(ctx, peerproto.EmbedRequest{ModelID: req.Model, Input: req.Texts, Tokens: req.Tokens, Hops: hops + 1})
-			if err == nil {
-				return inference.EmbedResult{Vectors: resp.Embeddings, PromptTokens: resp.Usage.PromptTokens}, nil
+			var res inference.EmbedResult
+			if res, err = peerinfer.Embed(ctx, conn, req, hops+1); err == nil {
+				return res, nil
 			}
 			if errors.Is(err, peerproto.ErrConnLost) {
 				n.links.Drop(p.WSURL, conn)
@@ -56,13 +55,13 @@ func (n *Node) embedRoute(ctx context.Context, req inference.EmbedRequest, hops 
 		}
 		var pe *peerproto.Error
 		if errors.As(err, &pe) && pe.Code == "invalid_request" {
-			return inference.EmbedResult{}, fromPeerError(err) // the input is bad everywhere
+			return inference.EmbedResult{}, peerinfer.FromError(err) // the input is bad everywhere
 		}
 		n.log.Info("peer did not serve the embeddings; trying the next", "peer", p.PeerID, "model", req.Model, "err", err)
 		n.router.forgetProviders(req.Model)
 		lastErr = err
 	}
-	return inference.EmbedResult{}, fromPeerError(fmt.Errorf("no peer could serve %q: %w", req.Model, lastErr))
+	return inference.EmbedResult{}, peerinfer.FromError(fmt.Errorf("no peer could serve %q: %w", req.Model, lastErr))
 }
 
 // embedLocal embeds on the local engine and meters the energy like a generation.
@@ -86,24 +85,20 @@ func (n *Node) embedLocal(ctx context.Context, req inference.EmbedRequest) (infe
 // remote work.
 func (h peerHandler) Embed(ctx context.Context, r peerproto.EmbedRequest, from peerproto.Origin) (peerproto.EmbedResponse, error) {
 	n := h.n
-	if from.PeerID != "" || !consent.FromOwner(from.RemoteAddr) || !n.isOwnerToken(from.OwnerToken) {
+	if n.remoteOrigin(from) {
 		first := ""
 		if len(r.Input) > 0 {
 			first = r.Input[0]
 		}
-		release, err := n.admission.Admit(consent.Classify(first))
+		release, err := n.admitRemote(consent.Classify(first))
 		if err != nil {
-			var ref *consent.Refusal
-			if errors.As(err, &ref) {
-				return peerproto.EmbedResponse{}, toPeerRefusal(ref)
-			}
 			return peerproto.EmbedResponse{}, err
 		}
 		defer release()
 	}
 	res, err := n.embedRoute(ctx, inference.EmbedRequest{Model: r.ModelID, Texts: r.Input, Tokens: r.Tokens}, r.Hops)
 	if err != nil {
-		return peerproto.EmbedResponse{}, toPeerError(err)
+		return peerproto.EmbedResponse{}, peerinfer.ToError(err)
 	}
 	return peerproto.EmbedResponse{ModelID: r.ModelID, Embeddings: res.Vectors, NodeID: n.id.String(),
 		Usage: peerproto.Usage{PromptTokens: res.PromptTokens, TotalTokens: res.PromptTokens}}, nil

@@ -7,6 +7,8 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/aria-node/aria/internal/atomicfile"
 )
 
 // IdentityFile is the node's libp2p ed25519 key in the data dir.
@@ -36,11 +38,7 @@ func LoadIdentity(dataDir string) (crypto.PrivKey, peer.ID, error) {
 	if err != nil {
 		return nil, "", err
 	}
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, b, 0o600); err != nil {
-		return nil, "", fmt.Errorf("identity: %w", err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
+	if err := atomicfile.WriteFile(path, b, 0o600); err != nil {
 		return nil, "", fmt.Errorf("identity: %w", err)
 	}
 	id, err := peer.IDFromPrivateKey(key)

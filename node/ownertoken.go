@@ -8,6 +8,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/aria-node/aria/internal/atomicfile"
 )
 
 // OwnerTokenFile holds the node's owner token in its data dir (0600). A WebSocket
@@ -29,11 +31,7 @@ func loadOwnerToken(dataDir string) (string, error) {
 		return "", err
 	}
 	tok := hex.EncodeToString(b)
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, []byte(tok+"\n"), 0o600); err != nil {
-		return "", fmt.Errorf("owner token: %w", err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
+	if err := atomicfile.WriteFile(path, []byte(tok+"\n"), 0o600); err != nil {
 		return "", fmt.Errorf("owner token: %w", err)
 	}
 	return tok, nil

@@ -2,12 +2,11 @@ package node
 
 import (
 	"context"
-	"errors"
 	"time"
 
 	"github.com/aria-node/aria/consent"
 	"github.com/aria-node/aria/inference"
-	"github.com/aria-node/aria/openai"
+	"github.com/aria-node/aria/p2p/peerinfer"
 	"github.com/aria-node/aria/p2p/peerproto"
 )
 
@@ -35,22 +34,18 @@ var _ peerproto.ChunkHandler = peerHandler{}
 // logprobs, each token's log-probability.
 func (h peerHandler) InferChunks(ctx context.Context, r peerproto.InferenceRequest, from peerproto.Origin, onChunk func(peerproto.Chunk) error) (peerproto.InferenceResponse, error) {
 	n := h.n
-	req, err := fromPeerRequest(r)
+	req, err := peerinfer.FromRequest(r)
 	if err != nil {
 		return peerproto.InferenceResponse{}, err
 	}
-	req.Remote = req.Remote || from.PeerID != "" || !consent.FromOwner(from.RemoteAddr) || !n.isOwnerToken(from.OwnerToken)
+	req.Remote = req.Remote || n.remoteOrigin(from)
 	if req.Remote {
 		task, err := taskType(*n.cfg.Consent, req.TaskType, lastUser(req.Messages))
 		if err != nil {
 			return peerproto.InferenceResponse{}, &peerproto.Error{Code: "invalid_request", Message: "task_type: " + err.Error()}
 		}
-		release, err := n.admission.Admit(task)
+		release, err := n.admitRemote(task)
 		if err != nil {
-			var ref *consent.Refusal
-			if errors.As(err, &ref) {
-				return peerproto.InferenceResponse{}, toPeerRefusal(ref)
-			}
 			return peerproto.InferenceResponse{}, err
 		}
 		defer release()
@@ -61,83 +56,32 @@ func (h peerHandler) InferChunks(ctx context.Context, r peerproto.InferenceReque
 			if t.Text == "" && t.Logprob == nil {
 				return nil
 			}
-			return onChunk(peerproto.Chunk{Text: t.Text, Token: toPeerLogprob(t)})
+			return onChunk(peerinfer.ToChunk(t))
 		}
 	}
 	res, err := n.router.route(ctx, req, r.Hops, onToken)
 	if err != nil {
-		return peerproto.InferenceResponse{}, toPeerError(err)
+		return peerproto.InferenceResponse{}, peerinfer.ToError(err)
 	}
 	return peerproto.InferenceResponse{Output: res.Text, ModelID: req.Model, FinishReason: res.FinishReason, NodeID: n.id.String(),
 		Usage: peerproto.Usage{PromptTokens: res.PromptTokens, CompletionTokens: res.CompletionTokens, TotalTokens: res.PromptTokens + res.CompletionTokens}}, nil
 }
 
-// toPeerError maps engine and routing errors to protocol error codes.
-func toPeerError(err error) error {
-	var pe *peerproto.Error
-	var inv *inference.InvalidError
-	switch {
-	case errors.As(err, &pe):
-		return err
-	case errors.As(err, &inv), errors.Is(err, inference.ErrInvalidRequest), errors.Is(err, inference.ErrContextLength):
-		return &peerproto.Error{Code: "invalid_request", Message: err.Error()}
-	case errors.Is(err, inference.ErrModelNotFound):
-		return &peerproto.Error{Code: "model_not_found", Message: err.Error()}
-	case errors.Is(err, inference.ErrBusy):
-		return &peerproto.Error{Code: "busy", Message: err.Error()}
-	case errors.Is(err, inference.ErrClosed):
-		return &peerproto.Error{Code: "shutting_down", Message: err.Error()}
-	}
-	return &peerproto.Error{Code: "internal", Message: err.Error()}
+// remoteOrigin reports whether work that arrived over the peer protocol is remote:
+// it comes from a peer (a link that proved its peer ID), from another machine, or
+// from a client that did not present the owner token.
+func (n *Node) remoteOrigin(from peerproto.Origin) bool {
+	return from.PeerID != "" || !consent.FromOwner(from.RemoteAddr) || !n.isOwnerToken(from.OwnerToken)
 }
 
-// fromPeerError maps a peer's protocol error back for the OpenAI API.
-func fromPeerError(err error) error {
-	var pe *peerproto.Error
-	if !errors.As(err, &pe) {
-		return err
+// admitRemote admits remote work of type task under the consent contract. A refusal
+// comes back as the peer protocol carries it (peerinfer.ToRefusal).
+func (n *Node) admitRemote(task consent.TaskType) (release func(), err error) {
+	release, err = n.admission.Admit(task)
+	if err != nil {
+		return nil, peerinfer.ToError(err)
 	}
-	switch pe.Code {
-	case "model_not_found":
-		return errors.Join(inference.ErrModelNotFound, err)
-	case "busy":
-		return errors.Join(inference.ErrBusy, err)
-	case "invalid_request":
-		return errors.Join(inference.ErrInvalidRequest, err)
-	case "refused":
-		return fromPeerRefusal(pe)
-	}
-	return err
-}
-
-// toPeerRefusal is a consent refusal as the peer protocol carries it: reason code, message, retry_after and
-// opens_at, so the asking node answers its client exactly as a local refusal would (503, Retry-After).
-func toPeerRefusal(ref *consent.Refusal) *peerproto.Error {
-	pe := &peerproto.Error{Code: "refused", Reason: ref.Code, Message: ref.Message}
-	if ref.RetryAfter > 0 {
-		pe.RetryAfter = int(min(max((ref.RetryAfter+time.Second-1)/time.Second, 1), 86400))
-	}
-	if !ref.OpensAt.IsZero() {
-		t := ref.OpensAt.UTC()
-		pe.OpensAt = &t
-	}
-	return pe
-}
-
-// fromPeerRefusal turns a peer's "refused" error back into the typed refusal toPeerRefusal sent. A peer that
-// sends no retry_after (an older node) is taken to mean "retry in a second".
-func fromPeerRefusal(pe *peerproto.Error) *consent.Refusal {
-	ref := &consent.Refusal{Reason: consent.Reason{Code: pe.Reason, Message: pe.Message}}
-	switch {
-	case pe.RetryAfter > 0:
-		ref.RetryAfter = time.Duration(min(pe.RetryAfter, 86400)) * time.Second
-	case pe.Reason != consent.CodeTaskTypeNotAllowed:
-		ref.RetryAfter = time.Second
-	}
-	if pe.OpensAt != nil {
-		ref.OpensAt = *pe.OpensAt
-	}
-	return ref
+	return release, nil
 }
 
 func lastUser(msgs []inference.Message) string {
@@ -149,25 +93,9 @@ func lastUser(msgs []inference.Message) string {
 	return ""
 }
 
-// NodeStats is the node's get_stats answer: what `aria node status` prints and the
-// stand-alone gateway serves.
-type NodeStats struct {
-	NodeID        string                `json:"node_id"`
-	Version       string                `json:"version"`
-	UptimeSeconds float64               `json:"uptime_seconds"`
-	Models        []inference.ModelInfo `json:"models"`
-	Slots         inference.Stats       `json:"slots"`
-	Load          float64               `json:"load"`
-	Accepting     bool                  `json:"accepting"`
-	Consent       openai.ConsentStatus  `json:"consent"`
-	Threads       int                   `json:"threads"`
-	DutyCycle     float64               `json:"duty_cycle"`
-	OwnerThreads  int                   `json:"owner_threads"`
-	Peers         int                   `json:"peers"`
-	Addrs         []string              `json:"p2p_addrs"`
-	Energy        openai.Energy         `json:"energy"`
-	Time          time.Time             `json:"time"`
-}
+// NodeStats is the node's get_stats answer (its shape lives with the peer-protocol
+// converters, where the stand-alone gateway reads it too).
+type NodeStats = peerinfer.Stats
 
 // Stats answers get_stats.
 func (h peerHandler) Stats(ctx context.Context) any { return h.n.NodeStats(ctx) }
@@ -217,29 +145,4 @@ func (h peerHandler) Peers(ctx context.Context) any {
 		out = append(out, e)
 	}
 	return out
-}
-
-// toPeerLogprob carries a token's logprob to a peer (nil when there is none).
-func toPeerLogprob(t inference.Token) *peerproto.TokenLogprob {
-	if t.Logprob == nil {
-		return nil
-	}
-	out := &peerproto.TokenLogprob{Bytes: t.Bytes, Logprob: t.Logprob.Logprob}
-	for _, a := range t.Logprob.Top {
-		out.Top = append(out.Top, peerproto.TopLogprob{Bytes: a.Bytes, Logprob: a.Logprob})
-	}
-	return out
-}
-
-// fromPeerLogprob is toPeerLogprob's inverse (alternatives lose their ids).
-func fromPeerLogprob(ch peerproto.Chunk) inference.Token {
-	tok := inference.Token{Text: ch.Text}
-	if lp := ch.Token; lp != nil {
-		tok.Bytes = lp.Bytes
-		tok.Logprob = &inference.TokenLogprob{Logprob: lp.Logprob}
-		for _, a := range lp.Top {
-			tok.Logprob.Top = append(tok.Logprob.Top, inference.TopLogprob{ID: -1, Bytes: a.Bytes, Logprob: a.Logprob})
-		}
-	}
-	return tok
 }

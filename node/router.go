@@ -12,6 +12,7 @@ import (
 
 	"github.com/aria-node/aria/inference"
 	"github.com/aria-node/aria/p2p"
+	"github.com/aria-node/aria/p2p/peerinfer"
 	"github.com/aria-node/aria/p2p/peerproto"
 )
 
@@ -106,7 +107,7 @@ func (r *router) route(ctx context.Context, req inference.Request, hops int, onT
 		// No provider answered at all (dial or connection failures): they are down, not refusing.
 		return inference.Result{}, fmt.Errorf("%w: no provider of model %q could be reached: %w", inference.ErrUnreachable, req.Model, lastErr)
 	}
-	return inference.Result{}, fromPeerError(fmt.Errorf("no peer could serve %q: %w", req.Model, lastErr))
+	return inference.Result{}, peerinfer.FromError(fmt.Errorf("no peer could serve %q: %w", req.Model, lastErr))
 }
 
 // peerModelMemory is how long a model served by a peer is remembered: while its providers are down, a

@@ -31,6 +31,45 @@ type IntentionCreated struct {
 	TriggerEmbeddingComputed bool   `json:"trigger_embedding_computed"`
 }
 
+// Intention is an intention object on the wire: the body of GET, PATCH, DELETE and
+// POST …/fire on /v1/intentions/{id}, and each item of GET /v1/intentions. Its fields
+// are the spec's (content … related_topics, id, status, created_at,
+// trigger_embedding_computed) plus the store's bookkeeping the README documents
+// (updated_at, fire_count, tier, last_fired_at). toIntention is the one conversion
+// from intentions.Intention, so a change to the domain type cannot change the wire
+// (TestIntentionWireShape).
+type Intention struct {
+	ID                       string     `json:"id"`
+	Content                  string     `json:"content"`
+	TriggerType              string     `json:"trigger_type"`
+	TriggerCondition         string     `json:"trigger_condition"`
+	Priority                 float64    `json:"priority"`
+	CreatedAt                time.Time  `json:"created_at"`
+	UpdatedAt                time.Time  `json:"updated_at"`
+	ExpiresAt                *time.Time `json:"expires_at"`
+	Status                   string     `json:"status"`
+	FireCount                int        `json:"fire_count"`
+	MaxFires                 int        `json:"max_fires"`
+	RelatedTopics            []string   `json:"related_topics"`
+	Tier                     string     `json:"tier"`
+	LastFiredAt              *time.Time `json:"last_fired_at"`
+	TriggerEmbeddingComputed bool       `json:"trigger_embedding_computed"`
+}
+
+// toIntention is an intention as the API shows it (never its trigger embedding).
+func toIntention(in intentions.Intention) Intention {
+	return Intention{ID: in.ID, Content: in.Content, TriggerType: string(in.TriggerType), TriggerCondition: in.TriggerCondition,
+		Priority: in.Priority, CreatedAt: in.CreatedAt, UpdatedAt: in.UpdatedAt, ExpiresAt: in.ExpiresAt, Status: string(in.Status),
+		FireCount: in.FireCount, MaxFires: in.MaxFires, RelatedTopics: in.RelatedTopics, Tier: string(in.Tier),
+		LastFiredAt: in.LastFiredAt, TriggerEmbeddingComputed: in.TriggerEmbeddingComputed}
+}
+
+// toIntentionCreated is the 201 body of POST /v1/intentions.
+func toIntentionCreated(in intentions.Intention) IntentionCreated {
+	return IntentionCreated{ID: in.ID, Status: string(in.Status), CreatedAt: in.CreatedAt.UTC().Format(time.RFC3339),
+		TriggerEmbeddingComputed: in.TriggerEmbeddingComputed}
+}
+
 // intentionCreateBody is POST /v1/intentions. Pointers tell absent from zero.
 type intentionCreateBody struct {
 	Content          *string  `json:"content"`
@@ -42,12 +81,54 @@ type intentionCreateBody struct {
 	RelatedTopics    []string `json:"related_topics"`
 }
 
+// toCreateRequest checks the body's required fields and converts it for the store
+// (which validates the values).
+func (b intentionCreateBody) toCreateRequest() (intentions.CreateRequest, *APIError) {
+	switch {
+	case b.Content == nil:
+		return intentions.CreateRequest{}, invalidRequest("'content' field is required")
+	case b.TriggerType == nil:
+		return intentions.CreateRequest{}, invalidRequest("'trigger_type' field is required (time, semantic, condition or session_start)")
+	case b.TriggerCondition == nil:
+		return intentions.CreateRequest{}, invalidRequest("'trigger_condition' field is required")
+	}
+	req := intentions.CreateRequest{
+		Content: *b.Content, TriggerType: intentions.TriggerType(*b.TriggerType), TriggerCondition: *b.TriggerCondition,
+		Priority: b.Priority, MaxFires: b.MaxFires, RelatedTopics: b.RelatedTopics,
+	}
+	if b.ExpiresAt != nil {
+		t, apiErr := parseTime("expires_at", *b.ExpiresAt)
+		if apiErr != nil {
+			return intentions.CreateRequest{}, apiErr
+		}
+		req.ExpiresAt = &t
+	}
+	return req, nil
+}
+
 // intentionPatchBody is PATCH /v1/intentions/{id}.
 type intentionPatchBody struct {
 	Priority         *float64 `json:"priority"`
 	TriggerCondition *string  `json:"trigger_condition"`
 	Status           *string  `json:"status"`
 	ExpiresAt        *string  `json:"expires_at"`
+}
+
+// toPatch converts the body for the store; clearExpiry is "expires_at": null.
+func (b intentionPatchBody) toPatch(clearExpiry bool) (intentions.Patch, *APIError) {
+	p := intentions.Patch{Priority: b.Priority, TriggerCondition: b.TriggerCondition, ClearExpiresAt: clearExpiry}
+	if b.Status != nil {
+		st := intentions.Status(*b.Status)
+		p.Status = &st
+	}
+	if b.ExpiresAt != nil {
+		t, apiErr := parseTime("expires_at", *b.ExpiresAt)
+		if apiErr != nil {
+			return intentions.Patch{}, apiErr
+		}
+		p.ExpiresAt = &t
+	}
+	return p, nil
 }
 
 // patchable are the fields PATCH /v1/intentions/{id} may change.
@@ -84,28 +165,10 @@ func (s *Server) handleIntentionCreate(w http.ResponseWriter, r *http.Request) {
 		writeError(w, apiErr)
 		return
 	}
-	switch {
-	case b.Content == nil:
-		writeError(w, invalidRequest("'content' field is required"))
+	req, apiErr := b.toCreateRequest()
+	if apiErr != nil {
+		writeError(w, apiErr)
 		return
-	case b.TriggerType == nil:
-		writeError(w, invalidRequest("'trigger_type' field is required (time, semantic, condition or session_start)"))
-		return
-	case b.TriggerCondition == nil:
-		writeError(w, invalidRequest("'trigger_condition' field is required"))
-		return
-	}
-	req := intentions.CreateRequest{
-		Content: *b.Content, TriggerType: intentions.TriggerType(*b.TriggerType), TriggerCondition: *b.TriggerCondition,
-		Priority: b.Priority, MaxFires: b.MaxFires, RelatedTopics: b.RelatedTopics,
-	}
-	if b.ExpiresAt != nil {
-		t, apiErr := parseTime("expires_at", *b.ExpiresAt)
-		if apiErr != nil {
-			writeError(w, apiErr)
-			return
-		}
-		req.ExpiresAt = &t
 	}
 	in, err := s.cfg.Intentions.Create(r.Context(), req)
 	if err != nil {
@@ -113,8 +176,7 @@ func (s *Server) handleIntentionCreate(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Location", "/v1/intentions/"+in.ID)
-	writeJSON(w, http.StatusCreated, IntentionCreated{ID: in.ID, Status: string(in.Status),
-		CreatedAt: in.CreatedAt.UTC().Format(time.RFC3339), TriggerEmbeddingComputed: in.TriggerEmbeddingComputed})
+	writeJSON(w, http.StatusCreated, toIntentionCreated(in))
 }
 
 func (s *Server) handleIntentionList(w http.ResponseWriter, r *http.Request) {
@@ -136,10 +198,11 @@ func (s *Server) handleIntentionList(w http.ResponseWriter, r *http.Request) {
 		writeError(w, fromIntentions(err))
 		return
 	}
-	if list == nil {
-		list = []intentions.Intention{}
+	out := make([]Intention, 0, len(list))
+	for _, in := range list {
+		out = append(out, toIntention(in))
 	}
-	writeJSON(w, http.StatusOK, list)
+	writeJSON(w, http.StatusOK, out)
 }
 
 func (s *Server) handleIntentionGet(w http.ResponseWriter, r *http.Request) {
@@ -186,22 +249,11 @@ func (s *Server) handleIntentionPatch(w http.ResponseWriter, r *http.Request) {
 		writeError(w, apiErr)
 		return
 	}
-	p := intentions.Patch{Priority: b.Priority, TriggerCondition: b.TriggerCondition}
-	if b.Status != nil {
-		st := intentions.Status(*b.Status)
-		p.Status = &st
-	}
-	if _, ok := raw["expires_at"]; ok {
-		if b.ExpiresAt == nil {
-			p.ClearExpiresAt = true // "expires_at": null
-		} else {
-			t, apiErr := parseTime("expires_at", *b.ExpiresAt)
-			if apiErr != nil {
-				writeError(w, apiErr)
-				return
-			}
-			p.ExpiresAt = &t
-		}
+	_, clear := raw["expires_at"]
+	p, apiErr := b.toPatch(clear && b.ExpiresAt == nil)
+	if apiErr != nil {
+		writeError(w, apiErr)
+		return
 	}
 	s.intentionResult(w)(s.cfg.Intentions.Update(r.Context(), r.PathValue("id"), p))
 }
@@ -226,7 +278,7 @@ func (s *Server) intentionResult(w http.ResponseWriter) func(intentions.Intentio
 			writeError(w, fromIntentions(err))
 			return
 		}
-		writeJSON(w, http.StatusOK, in)
+		writeJSON(w, http.StatusOK, toIntention(in))
 	}
 }
 

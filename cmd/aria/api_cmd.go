@@ -15,6 +15,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/aria-node/aria/gateway"
 	"github.com/aria-node/aria/node"
 	"github.com/aria-node/aria/openai"
 )
@@ -115,7 +116,7 @@ func apiStartCommand() *cli.Command {
 				return fmt.Errorf("HTTP API: %w", err)
 			}
 			url := nodeURL(c)
-			gcfg := node.GatewayConfig{URL: url}
+			gcfg := gateway.Config{URL: url}
 			if c.Bool("owner") {
 				tok, err := node.ReadOwnerToken(c.String("data-dir"))
 				if err != nil {
@@ -136,9 +137,9 @@ func apiStartCommand() *cli.Command {
 				defer p.Close()
 				platform = p.Access
 			}
-			gw := node.NewGateway(c.Context, gcfg)
+			gw := gateway.New(c.Context, gcfg)
 			defer gw.Close()
-			srv := openai.NewServer(openai.Config{Backend: gw, Node: gw, Energy: gw, Version: node.Version,
+			srv := gw.Server(openai.Config{Version: node.Version,
 				Access: openai.Access{BindHost: c.String("host"), Port: ln.Addr().(*net.TCPAddr).Port,
 					Origins: c.StringSlice("cors-origins"), Hosts: c.StringSlice("allowed-hosts")},
 				Platform: platform})

@@ -13,12 +13,12 @@ import (
 	"math"
 	"math/rand/v2"
 	"os"
-	"path/filepath"
 	"sort"
 
 	"github.com/aria-node/aria/inference/gguf"
 	"github.com/aria-node/aria/inference/quant"
 	"github.com/aria-node/aria/inference/vocab"
+	"github.com/aria-node/aria/internal/atomicfile"
 )
 
 // Shape is a model's dimensions.
@@ -472,28 +472,11 @@ func writeOnes(w *gguf.Writer, name string, n int) error {
 
 // WriteFile generates a model into path atomically (a temporary file renamed into place).
 func WriteFile(ctx context.Context, path string, o Options) error {
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return err
-	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".synth-*.gguf")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	bw := bufio.NewWriterSize(tmp, 1<<20)
-	if err := Generate(ctx, bw, o); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := bw.Flush(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
+	return atomicfile.Write(path, 0o644, func(f *os.File) error {
+		bw := bufio.NewWriterSize(f, 1<<20)
+		if err := Generate(ctx, bw, o); err != nil {
+			return err
+		}
+		return bw.Flush()
+	})
 }

@@ -62,15 +62,7 @@ func (c *serverConn) handleEmbed(env Envelope) {
 	if !c.decodeRequest(env, &req) {
 		return
 	}
-	id := c.requestID(env)
-	ctx, from, perr := c.admit(id, true)
-	if perr != nil {
-		c.replyError(id, perr)
-		return
-	}
-	go func() {
-		defer c.release(id)
-		defer c.recoverHandler(id)
+	c.start(env, true, func(ctx context.Context, id string, from Origin) {
 		resp, err := eh.Embed(ctx, req, from)
 		if err != nil {
 			c.replyError(id, c.errorFor(ctx, err))
@@ -80,7 +72,7 @@ func (c *serverConn) handleEmbed(env Envelope) {
 			resp.NodeID = c.srv.peerID
 		}
 		c.reply(TypeEmbedResponse, id, resp)
-	}()
+	})
 }
 
 // Embed asks the node at the other end for embeddings.

@@ -528,18 +528,27 @@ func (c *serverConn) handleInference(env Envelope) {
 	if !c.decodeRequest(env, &req) {
 		return
 	}
+	c.start(env, true, func(ctx context.Context, id string, from Origin) { c.runInference(ctx, id, req, from) })
+}
+
+// start admits env's request (an inference or embedding when infer, else a control request) and runs it on a
+// goroutine the connection owns: when run returns, the request's slot is released, and a panic in it is answered
+// as an internal error. When admission fails it replies with the reason and runs nothing.
+func (c *serverConn) start(env Envelope, infer bool, run func(ctx context.Context, id string, from Origin)) {
 	id := c.requestID(env)
-	ctx, from, perr := c.admit(id, true)
+	ctx, from, perr := c.admit(id, infer)
 	if perr != nil {
 		c.replyError(id, perr)
 		return
 	}
-	go c.runInference(ctx, id, req, from)
+	go func() {
+		defer c.release(id)
+		defer c.recoverHandler(id)
+		run(ctx, id, from)
+	}()
 }
 
 func (c *serverConn) runInference(ctx context.Context, id string, req InferenceRequest, from Origin) {
-	defer c.release(id)
-	defer c.recoverHandler(id)
 	var onText func(string) error
 	if req.Stream {
 		onText = func(text string) error {
@@ -574,15 +583,7 @@ func (c *serverConn) runInference(ctx context.Context, id string, req InferenceR
 }
 
 func (c *serverConn) handleControl(env Envelope) {
-	id := c.requestID(env)
-	ctx, _, perr := c.admit(id, false)
-	if perr != nil {
-		c.replyError(id, perr)
-		return
-	}
-	go func() {
-		defer c.release(id)
-		defer c.recoverHandler(id)
+	c.start(env, false, func(ctx context.Context, id string, _ Origin) {
 		if env.Type == TypeGetStats {
 			b, err := json.Marshal(c.srv.cfg.Handler.Stats(ctx))
 			if err != nil || (string(b) != "null" && (len(b) == 0 || b[0] != '{')) {
@@ -608,7 +609,7 @@ func (c *serverConn) handleControl(env Envelope) {
 		c.reply(TypePeersList, id, struct {
 			Peers json.RawMessage `json:"peers"`
 		}{b})
-	}()
+	})
 }
 
 // requestID is the envelope's request_id, or a fresh one so that a client that

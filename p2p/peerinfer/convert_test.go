@@ -1,4 +1,4 @@
-package node
+package peerinfer
 
 import (
 	"encoding/json"
@@ -42,7 +42,7 @@ func distinct(t *testing.T, v reflect.Value, seed int) {
 
 // Defect 4: a forwarded request lost task type, min_p, the penalties and
 // repeat_last_n. Every field of inference.Request (and of its Sampling) must survive
-// toPeerRequest → JSON → fromPeerRequest; a new field fails this test until carried.
+// ToRequest → JSON → FromRequest; a new field fails this test until carried.
 func TestRequestRoundTripCarriesEveryField(t *testing.T) {
 	var sp inference.Sampling
 	distinct(t, reflect.ValueOf(&sp).Elem(), 0)
@@ -63,7 +63,7 @@ func TestRequestRoundTripCarriesEveryField(t *testing.T) {
 				t.Fatalf("inference.Request.%s is not exercised by this test", name)
 			}
 		}
-		b, err := json.Marshal(toPeerRequest(in, 1))
+		b, err := json.Marshal(ToRequest(in, 1))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -71,7 +71,7 @@ func TestRequestRoundTripCarriesEveryField(t *testing.T) {
 		if err := json.Unmarshal(b, &wire); err != nil {
 			t.Fatal(err)
 		}
-		out, err := fromPeerRequest(wire)
+		out, err := FromRequest(wire)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -85,7 +85,7 @@ func TestRequestRoundTripCarriesEveryField(t *testing.T) {
 	}
 	// A random seed stays random.
 	in := inference.Request{Model: "m", Prompt: "p", MaxTokens: 1, Sampling: inference.DefaultSampling()}
-	out, err := fromPeerRequest(toPeerRequest(in, 0))
+	out, err := FromRequest(ToRequest(in, 0))
 	if err != nil || !reflect.DeepEqual(in, out) {
 		t.Fatalf("default sampling: %+v %v", out, err)
 	}

@@ -1,8 +1,9 @@
-package node
+package peerinfer
 
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -24,7 +25,7 @@ func TestRefusalCrossesTheWire(t *testing.T) {
 		if !errors.As(err, &local) || local.RetryAfter != 13*time.Hour || local.OpensAt.IsZero() {
 			t.Fatalf("local refusal %+v (%v)", local, err)
 		}
-		b, err := json.Marshal(toPeerRefusal(local))
+		b, err := json.Marshal(ToRefusal(local))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -36,8 +37,8 @@ func TestRefusalCrossesTheWire(t *testing.T) {
 			t.Fatalf("wire %s lacks retry_after/opens_at", b)
 		}
 		var remote *consent.Refusal
-		if !errors.As(fromPeerError(&pe), &remote) {
-			t.Fatalf("fromPeerError(%s) is not a *consent.Refusal", b)
+		if !errors.As(FromError(&pe), &remote) {
+			t.Fatalf("FromError(%s) is not a *consent.Refusal", b)
 		}
 		if remote.Code != local.Code || remote.Message != local.Message || remote.RetryAfter != local.RetryAfter || !remote.OpensAt.Equal(local.OpensAt) {
 			t.Fatalf("refusal changed crossing the wire:\nlocal  %+v\nremote %+v", local, remote)
@@ -45,17 +46,14 @@ func TestRefusalCrossesTheWire(t *testing.T) {
 	}
 }
 
-// TestWireContractSameJSON: the status wire struct marshals exactly as consent.Contract, for a contract with
-// every field set and for the default one, so the /v1/status shape cannot drift from the contract's.
-func TestWireContractSameJSON(t *testing.T) {
-	full := consent.Contract{CPUPercent: 40, MaxRAMMB: 2048, MaxBandwidthMbps: 12.5, Schedule: "22:00-06:00",
-		Timezone: "Europe/Paris", Days: []string{"mon", "sat"}, TaskTypes: []string{"chat", "code"},
-		MaxConcurrentTasks: 3, AllowLogging: true}
-	for _, c := range []consent.Contract{full, consent.Default(), {}} {
-		want, _ := json.Marshal(c)
-		got, _ := json.Marshal(wireContract(c))
-		if string(got) != string(want) {
-			t.Fatalf("wire contract JSON\n got %s\nwant %s", got, want)
-		}
+// A refusal that comes back from a further hop (wrapped by the router's "no peer
+// could serve") is sent on as a refusal, not as an internal error: the first node
+// answers 503 with the same Retry-After, not 500.
+func TestForwardedRefusalStaysARefusal(t *testing.T) {
+	hop2 := ToRefusal(&consent.Refusal{Reason: consent.Reason{Code: "max_concurrent_reached", Message: "busy"}, RetryAfter: 5 * time.Second})
+	routed := FromError(fmt.Errorf("no peer could serve %q: %w", "m", hop2)) // what the middle node's router returns
+	var pe *peerproto.Error
+	if !errors.As(ToError(routed), &pe) || pe.Code != "refused" || pe.Reason != "max_concurrent_reached" || pe.RetryAfter != 5 {
+		t.Fatalf("ToError(%v) = %+v, want the refusal with retry_after 5", routed, pe)
 	}
 }

@@ -1,4 +1,10 @@
-package node
+// Package gateway is the stand-alone OpenAI gateway (`aria api start`): the node's
+// HTTP API served by another process, on this machine or another, for a node it
+// reaches over the WebSocket peer protocol. It holds no engine and builds without cgo:
+// it speaks to the node only through p2p/peerproto (one pooled connection, from
+// p2p/peerlink) and p2p/peerinfer's converters, the same ones the node uses to forward
+// work to its peers, and serves what it gets through openai.
+package gateway
 
 import (
 	"context"
@@ -11,6 +17,7 @@ import (
 
 	"github.com/aria-node/aria/inference"
 	"github.com/aria-node/aria/openai"
+	"github.com/aria-node/aria/p2p/peerinfer"
 	"github.com/aria-node/aria/p2p/peerlink"
 	"github.com/aria-node/aria/p2p/peerproto"
 )
@@ -28,7 +35,7 @@ type Gateway struct {
 
 	pool      *peerlink.Pool // the one connection to the node
 	mu        sync.Mutex
-	stats     NodeStats
+	stats     peerinfer.Stats
 	reachable bool
 	lastErr   error
 
@@ -37,12 +44,12 @@ type Gateway struct {
 	done chan struct{}
 }
 
-// GatewayConfig configures a Gateway.
-type GatewayConfig struct {
+// Config configures a Gateway.
+type Config struct {
 	URL     string        // ws://host:port of the node
 	Refresh time.Duration // how often stats are fetched (and a lost node redialled); default 2s
 	Logger  *slog.Logger
-	// OwnerToken is the node's owner token (ReadOwnerToken). Without it the node
+	// OwnerToken is the node's owner token (node.ReadOwnerToken). Without it the node
 	// treats every request from the gateway as remote work under its consent
 	// contract. With it, requests from the gateway's loopback clients are the
 	// owner's; clients from other machines (or marked remote) stay remote.
@@ -55,11 +62,13 @@ var (
 	_ openai.Reachability = (*Gateway)(nil)
 	_ openai.EnergySource = (*Gateway)(nil)
 	_ openai.StatusSource = (*Gateway)(nil)
+
+	_ openai.EmbeddingBackend = (*Gateway)(nil)
 )
 
-// NewGateway starts watching the node at cfg.URL. It does not fail when the node is
-// down: the gateway serves /health as degraded until it comes up.
-func NewGateway(ctx context.Context, cfg GatewayConfig) *Gateway {
+// New starts watching the node at cfg.URL. It does not fail when the node is down:
+// the gateway serves /health as degraded until it comes up.
+func New(ctx context.Context, cfg Config) *Gateway {
 	if cfg.Refresh <= 0 {
 		cfg.Refresh = 2 * time.Second
 	}
@@ -75,6 +84,13 @@ func NewGateway(ctx context.Context, cfg GatewayConfig) *Gateway {
 	g.refresh(ctx)
 	go g.watch(wctx)
 	return g
+}
+
+// Server is the OpenAI-compatible API for the node: cfg with the gateway as its
+// backend, node information and energy source.
+func (g *Gateway) Server(cfg openai.Config) *openai.Server {
+	cfg.Backend, cfg.Node, cfg.Energy = g, g, g
+	return openai.NewServer(cfg)
 }
 
 // Close stops watching and closes the connection.
@@ -109,7 +125,7 @@ func (g *Gateway) refresh(ctx context.Context) {
 		var raw json.RawMessage
 		raw, err = c.Stats(rctx)
 		if err == nil {
-			var st NodeStats
+			var st peerinfer.Stats
 			if err = json.Unmarshal(raw, &st); err == nil {
 				g.mu.Lock()
 				if !g.reachable {
@@ -136,7 +152,7 @@ func (g *Gateway) connection(ctx context.Context) (*peerproto.Conn, error) {
 
 func (g *Gateway) dropConn(c *peerproto.Conn) { g.pool.Drop(g.url, c) }
 
-func (g *Gateway) snapshot() (NodeStats, bool) {
+func (g *Gateway) snapshot() (peerinfer.Stats, bool) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	return g.stats, g.reachable
@@ -163,7 +179,7 @@ func (g *Gateway) Generate(ctx context.Context, req inference.Request, onToken f
 	if err != nil {
 		return inference.Result{}, fmt.Errorf("%w: node %s unreachable: %v", inference.ErrKernelUnavailable, g.url, err)
 	}
-	res, err := inferOver(ctx, c, req, 0, onToken)
+	res, err := peerinfer.Infer(ctx, c, req, 0, onToken)
 	if err != nil {
 		if errors.Is(err, peerproto.ErrConnLost) {
 			g.dropConn(c)
@@ -172,7 +188,7 @@ func (g *Gateway) Generate(ctx context.Context, req inference.Request, onToken f
 			default: // a refresh is already asked for
 			}
 		}
-		return res, fromPeerError(err)
+		return res, peerinfer.FromError(err)
 	}
 	return res, nil
 }
@@ -234,12 +250,12 @@ func (g *Gateway) Embed(ctx context.Context, req inference.EmbedRequest) (infere
 	if err != nil {
 		return inference.EmbedResult{}, fmt.Errorf("%w: node %s unreachable: %v", inference.ErrKernelUnavailable, g.url, err)
 	}
-	resp, err := c.Embed(ctx, peerproto.EmbedRequest{ModelID: req.Model, Input: req.Texts, Tokens: req.Tokens})
+	res, err := peerinfer.Embed(ctx, c, req, 0)
 	if err != nil {
 		if errors.Is(err, peerproto.ErrConnLost) {
 			g.dropConn(c)
 		}
-		return inference.EmbedResult{}, fromPeerError(err)
+		return res, peerinfer.FromError(err)
 	}
-	return inference.EmbedResult{Vectors: resp.Embeddings, PromptTokens: resp.Usage.PromptTokens}, nil
+	return res, nil
 }
