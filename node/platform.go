@@ -14,6 +14,8 @@ import (
 	bbolt "go.etcd.io/bbolt"
 
 	"github.com/aria-node/aria/ares"
+	"github.com/aria-node/aria/embedding"
+	"github.com/aria-node/aria/rag"
 	"github.com/aria-node/aria/storage/bolt"
 	"github.com/aria-node/aria/storage/postgres"
 	"github.com/aria-node/aria/tenancy"
@@ -29,6 +31,19 @@ type PlatformConfig struct {
 	DatabaseURL string
 	// IPRequestsPerMinute limits each client address on every route; 0 is no limit.
 	IPRequestsPerMinute int
+	// RAGEmbedder makes the vectors of RAG's semantic search (default: the lexical
+	// embedder; a node passes its own, the loaded real model's); RAGReranker serves
+	// rerank (nil: unsupported).
+	RAGEmbedder embedding.Embedder
+	RAGReranker rag.Reranker
+}
+
+// ragStore opens the RAG store next to the platform's.
+func ragStore(store tenancy.Store, db *bbolt.DB) (rag.Store, error) {
+	if pg, ok := store.(*postgres.Store); ok {
+		return pg.RAG(), nil
+	}
+	return bolt.NewRAGStore(db)
 }
 
 // OpenPlatformStore opens the platform's store: PostgreSQL for a DATABASE_URL, else
@@ -58,8 +73,10 @@ func AuthRequired(auth bool, host string) bool {
 // store behind it.
 type Platform struct {
 	Access func(http.Handler) http.Handler
-	store  tenancy.Store
-	ownDB  *bbolt.DB // opened here (a stand-alone gateway's), closed by Close
+	// RAG is the retrieval service behind /api/rag/* (agents retrieve through it).
+	RAG   *rag.Service
+	store tenancy.Store
+	ownDB *bbolt.DB // opened here (a stand-alone gateway's), closed by Close
 }
 
 // StartPlatform opens the platform's store (PostgreSQL for cfg.DatabaseURL, else buckets
@@ -90,7 +107,13 @@ func StartPlatform(ctx context.Context, cfg PlatformConfig, dataDir, host string
 	}
 	required := AuthRequired(cfg.Auth, host)
 	svc := tenancy.NewService(p.store, tenancy.Options{Logger: log, JWTSecret: []byte(jwt)})
-	p.Access = ares.New(ares.Config{Service: svc, Required: required, AdminSecret: admin, IPRequestsPerMinute: cfg.IPRequestsPerMinute, Logger: log}).Wrap
+	rs, err := ragStore(p.store, db)
+	if err != nil {
+		p.Close()
+		return nil, fmt.Errorf("rag store: %w", err)
+	}
+	p.RAG = rag.New(rs, rag.Options{Embedder: cfg.RAGEmbedder, Reranker: cfg.RAGReranker, Logger: log})
+	p.Access = ares.New(ares.Config{Service: svc, Required: required, AdminSecret: admin, IPRequestsPerMinute: cfg.IPRequestsPerMinute, Logger: log, RAG: p.RAG}).Wrap
 	backend := "bbolt"
 	if cfg.DatabaseURL != "" {
 		backend = "postgresql"
@@ -117,7 +140,14 @@ func (p *Platform) Close() error {
 
 // startPlatform starts the node's platform layer on its database.
 func (n *Node) startPlatform(ctx context.Context) error {
-	p, err := StartPlatform(ctx, n.cfg.Platform, n.cfg.DataDir, n.cfg.Host, n.db, n.log)
+	cfg := n.cfg.Platform
+	if cfg.RAGEmbedder == nil {
+		cfg.RAGEmbedder = nodeEmbedder{n}
+	}
+	if cfg.RAGReranker == nil {
+		cfg.RAGReranker = modelReranker{n}
+	}
+	p, err := StartPlatform(ctx, cfg, n.cfg.DataDir, n.cfg.Host, n.db, n.log)
 	if err != nil {
 		return err
 	}

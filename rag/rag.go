@@ -39,6 +39,9 @@ var (
 	// ErrEmbedderChanged (from a Store): the collection's vectors come from another
 	// embedder than the one offered; the service re-embeds and retries.
 	ErrEmbedderChanged = errors.New("collection embedded with another embedder")
+	// ErrRerankUnsupported (from a Reranker): nothing here can rerank now; the search
+	// answers unreranked and says so.
+	ErrRerankUnsupported = errors.New("rerank is not supported")
 )
 
 // ValidationError is bad input; Field names the request field at fault.

@@ -399,12 +399,15 @@ func (s *Service) Search(ctx context.Context, tenant string, req SearchRequest) 
 	}
 	var resp SearchResponse
 	if req.Rerank {
-		if s.opts.Reranker == nil {
-			resp.Rerank = RerankUnsupported
-		} else if hits, err = s.rerank(ctx, ix, req.Query, hits); err != nil {
-			return SearchResponse{}, err
-		} else {
-			resp.Rerank = s.opts.Reranker.Name()
+		resp.Rerank = RerankUnsupported
+		if s.opts.Reranker != nil {
+			reranked, err := s.rerank(ctx, ix, req.Query, hits)
+			switch {
+			case err == nil:
+				hits, resp.Rerank = reranked, s.opts.Reranker.Name()
+			case !errors.Is(err, ErrRerankUnsupported):
+				return SearchResponse{}, err
+			}
 		}
 	}
 	if len(hits) > req.TopK {
