@@ -134,7 +134,8 @@ FUZZ_TARGETS := models:FuzzImport inference/gguf:FuzzDecode openai:FuzzDecodeCha
 	energy:FuzzLedgerOnDisk tenancy:FuzzVerifyJWT ares:FuzzPlatformBodies p2p:FuzzOpenRecord p2p/peerproto:FuzzDecodeEnvelope p2p/peerproto:FuzzServerFrame \
 	inference/jsonschema:FuzzParse inference/jsonschema:FuzzSchemaGrammar openai:FuzzDecodeOtherBodies \
 	storage/bolt:FuzzOpen providers:FuzzDecodeUpstream \
-	rag:FuzzChunker ares:FuzzRAGBodies storage/bolt:FuzzRAGRecords
+	rag:FuzzChunker ares:FuzzRAGBodies storage/bolt:FuzzRAGRecords \
+	agents:FuzzCalculator agents:FuzzDecodeTOON
 fuzz: $(GOWORK_FILE)
 	@for t in $(FUZZ_TARGETS); do \
 		echo "fuzz $$t"; $(GO) test -run '^$$' -fuzz "^$${t#*:}$$" -fuzztime $(FUZZTIME) ./$${t%%:*}/ || exit 1; \

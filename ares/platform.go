@@ -15,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/aria-node/aria/agents"
 	"github.com/aria-node/aria/rag"
 	"github.com/aria-node/aria/tenancy"
 )
@@ -33,14 +34,21 @@ type Config struct {
 	// RAG serves /api/rag/*; nil leaves those routes out (404, as on an ARES build
 	// without the ares-vector feature).
 	RAG *rag.Service
+	// Agents serves chat, agents, conversations, workflows, research and memory; nil
+	// leaves those routes out.
+	Agents *agents.Service
+	// KeepAlive is the interval of SSE keep-alive comments on chat streams (15 s).
+	KeepAlive time.Duration
 }
 
 // Platform serves the ARES endpoints and wraps the OpenAI ones.
 type Platform struct {
-	cfg Config
-	svc *tenancy.Service
-	log *slog.Logger
-	ip  *ipLimiter
+	cfg       Config
+	svc       *tenancy.Service
+	log       *slog.Logger
+	ip        *ipLimiter
+	ag        *agents.Service
+	keepAlive time.Duration
 }
 
 // New builds the platform layer.
@@ -48,7 +56,10 @@ func New(cfg Config) *Platform {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	p := &Platform{cfg: cfg, svc: cfg.Service, log: cfg.Logger}
+	if cfg.KeepAlive <= 0 {
+		cfg.KeepAlive = 15 * time.Second
+	}
+	p := &Platform{cfg: cfg, svc: cfg.Service, log: cfg.Logger, ag: cfg.Agents, keepAlive: cfg.KeepAlive}
 	if cfg.IPRequestsPerMinute > 0 {
 		p.ip = &ipLimiter{limit: cfg.IPRequestsPerMinute, now: cfg.Service.Now, seen: map[string]*ipBucket{}}
 	}
@@ -79,6 +90,9 @@ func (p *Platform) Wrap(next http.Handler) http.Handler {
 		{"/api/admin/alerts", map[string]http.HandlerFunc{"GET": p.alerts}},
 		{"/api/admin/alerts/{id}/resolve", map[string]http.HandlerFunc{"POST": p.resolveAlert}},
 	}
+	if p.ag != nil {
+		admin = append(admin, p.agentAdminRoutes()...)
+	}
 	for _, rt := range admin {
 		mux.Handle(rt.pattern, p.requireAdmin(dispatch(rt.methods)))
 	}
@@ -105,6 +119,9 @@ func (p *Platform) Wrap(next http.Handler) http.Handler {
 	}
 	if p.cfg.RAG != nil {
 		p.ragRoutes(mux)
+	}
+	if p.ag != nil {
+		p.agentRoutes(mux)
 	}
 	mux.Handle("/api/", p.session(next))
 	mux.Handle("/v1/", p.meter(next, shapeOpenAI, true))
@@ -315,5 +332,6 @@ func (p *Platform) limitIP(next http.Handler) http.Handler {
 }
 
 func isARESPath(path string) bool {
-	return strings.HasPrefix(path, "/v1/api-keys") || path == "/v1/usage"
+	return strings.HasPrefix(path, "/v1/api-keys") || path == "/v1/usage" || path == "/v1/chat" || path == "/v1/chat/stream" ||
+		path == "/v1/agents" || strings.HasPrefix(path, "/v1/agents/")
 }

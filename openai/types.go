@@ -9,7 +9,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
-
 )
 
 // ChatCompletionRequest is the body of POST /v1/chat/completions. Unknown fields are

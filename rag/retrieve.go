@@ -2,6 +2,7 @@ package rag
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"sort"
 	"unicode/utf8"
@@ -14,6 +15,7 @@ type Passage struct {
 	ChunkID    string
 	Content    string
 	Score      float64
+	Metadata   json.RawMessage
 }
 
 // retrievePerCollection is how many chunks each collection offers before the budget
@@ -59,7 +61,7 @@ func (s *Service) Retrieve(ctx context.Context, tenant string, collections []str
 			return nil, err
 		}
 		for _, r := range resp.Results {
-			all = append(all, Passage{Collection: name, DocumentID: r.DocumentID, ChunkID: r.ID, Content: r.Content, Score: r.Score})
+			all = append(all, Passage{Collection: name, DocumentID: r.DocumentID, ChunkID: r.ID, Content: r.Content, Score: r.Score, Metadata: r.Metadata})
 		}
 	}
 	sort.SliceStable(all, func(i, j int) bool { return all[i].Score > all[j].Score })

@@ -77,7 +77,38 @@ var migrations = []string{
 		created_at timestamptz NOT NULL,
 		resolved boolean NOT NULL DEFAULT false,
 		resolved_at timestamptz
-	);`, // RAG (issue 16): collections, documents, chunks with their vectors, and the
+	);`,
+	// 2: agent runs and their per-agent sums, and conversations (issue 15). Agents
+	// themselves stay in ares_agents; extra fields ride in its config jsonb.
+	`CREATE TABLE ares_agent_runs (
+		id text PRIMARY KEY,
+		tenant_id text NOT NULL,
+		agent_name text NOT NULL,
+		started_at timestamptz NOT NULL,
+		run jsonb NOT NULL
+	);
+	CREATE INDEX ares_agent_runs_agent ON ares_agent_runs(tenant_id, agent_name, started_at DESC, id DESC);
+	CREATE TABLE ares_agent_run_stats (
+		tenant_id text NOT NULL,
+		agent_name text NOT NULL,
+		total bigint NOT NULL DEFAULT 0,
+		ok bigint NOT NULL DEFAULT 0,
+		failed bigint NOT NULL DEFAULT 0,
+		duration_ms bigint NOT NULL DEFAULT 0,
+		tokens bigint NOT NULL DEFAULT 0,
+		last_run timestamptz,
+		PRIMARY KEY (tenant_id, agent_name)
+	);
+	CREATE TABLE ares_conversations (
+		tenant_id text NOT NULL,
+		user_id text NOT NULL,
+		id text NOT NULL,
+		updated_at timestamptz NOT NULL,
+		conversation jsonb NOT NULL,
+		PRIMARY KEY (tenant_id, user_id, id)
+	);
+	CREATE INDEX ares_conversations_recent ON ares_conversations(tenant_id, user_id, updated_at DESC);`,
+	// 3: RAG (issue 16): collections, documents, chunks with their vectors, and the
 	// inverted index. Chunk sequence numbers count up per collection.
 	`CREATE TABLE ares_rag_collections (
 		tenant_id text NOT NULL,
