@@ -31,7 +31,9 @@ export GOFLAGS := -trimpath
 # postgresql: the platform's PostgreSQL store is tested against a real server (started
 # by the tests in a temp dir on a loopback port, never the system cluster).
 # patch: our llama.cpp patches are applied to a copy of the pinned sources.
-APT_PKGS := build-essential pkg-config ca-certificates git postgresql patch
+# chromium: the dashboard's browser test drives Debian's headless Chromium (puppeteer-core,
+# no browser download).
+APT_PKGS := build-essential pkg-config ca-certificates git postgresql patch chromium
 DATA_DIR ?= $(HOME)/.aria
 FIXTURES := testdata/models
 

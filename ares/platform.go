@@ -120,6 +120,14 @@ func (p *Platform) Wrap(next http.Handler) http.Handler {
 	if p.cfg.RAG != nil {
 		p.ragRoutes(mux)
 	}
+	// The model store changes what the node runs and writes to its disk: with auth on it
+	// takes the admin secret, not a tenant key (open mode: the loopback owner).
+	storeRoutes := next
+	if p.cfg.Required {
+		storeRoutes = p.requireAdmin(next)
+	}
+	mux.Handle("/v1/model-store", storeRoutes)
+	mux.Handle("/v1/model-store/", storeRoutes)
 	if p.ag != nil {
 		p.agentRoutes(mux)
 	}

@@ -74,6 +74,9 @@ type Config struct {
 	// Platform, when set, wraps the routes: the platform layer (ARES endpoints, API
 	// keys, quotas and metering) sees every request before the OpenAI handlers do.
 	Platform func(next http.Handler) http.Handler
+	// UI, when set, serves GET and HEAD of / and /ui/… (the dashboard); every other
+	// unknown path still gets the JSON 404.
+	UI http.Handler
 }
 
 // Server is the OpenAI-compatible HTTP API.
@@ -137,6 +140,7 @@ func (s *Server) routes() http.Handler {
 		{"/v1/intentions/{id}/fire", map[string]http.HandlerFunc{"POST": s.handleIntentionFire}},
 		{"/metrics", map[string]http.HandlerFunc{"GET": promhttp.HandlerFor(s.cfg.Registry, promhttp.HandlerOpts{}).ServeHTTP}},
 	}
+	routes = append(routes, s.nodeRoutes()...)
 	mux := http.NewServeMux()
 	for _, rt := range routes {
 		var allow []string
@@ -167,6 +171,11 @@ func (s *Server) routes() http.Handler {
 		})))
 	}
 	mux.Handle("/", s.metrics.instrument("other", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if s.cfg.UI != nil && (r.Method == http.MethodGet || r.Method == http.MethodHead) &&
+			(r.URL.Path == "/" || strings.HasPrefix(r.URL.Path, "/ui/")) {
+			s.cfg.UI.ServeHTTP(w, r)
+			return
+		}
 		writeError(w, notFound())
 	})))
 	var h http.Handler = mux

@@ -220,6 +220,7 @@ type ModelExtra struct {
 	Synthetic     bool     `json:"synthetic"`
 	Note          string   `json:"note,omitempty"`
 	Remote        bool     `json:"remote"`
+	FileSize      int64    `json:"file_size,omitempty"` // bytes of the GGUF, when the node knows it
 }
 
 // Status is GET /v1/status.
