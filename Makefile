@@ -136,6 +136,7 @@ FUZZ_TARGETS := models:FuzzImport inference/gguf:FuzzDecode openai:FuzzDecodeCha
 	energy:FuzzLedgerOnDisk tenancy:FuzzVerifyJWT ares:FuzzPlatformBodies p2p:FuzzOpenRecord p2p/peerproto:FuzzDecodeEnvelope p2p/peerproto:FuzzServerFrame \
 	inference/jsonschema:FuzzParse inference/jsonschema:FuzzSchemaGrammar openai:FuzzDecodeOtherBodies \
 	storage/bolt:FuzzOpen providers:FuzzDecodeUpstream \
+	rag:FuzzChunker ares:FuzzRAGBodies storage/bolt:FuzzRAGRecords \
 	agents:FuzzCalculator agents:FuzzDecodeTOON
 fuzz: $(GOWORK_FILE)
 	@for t in $(FUZZ_TARGETS); do \

@@ -21,6 +21,7 @@ import (
 	"github.com/aria-node/aria/agents"
 	"github.com/aria-node/aria/inference"
 	"github.com/aria-node/aria/openai"
+	"github.com/aria-node/aria/rag"
 	"github.com/aria-node/aria/storage/bolt"
 	"github.com/aria-node/aria/tenancy"
 )
@@ -128,6 +129,7 @@ type envOpts struct {
 	open    bool
 	ipLimit int
 	store   tenancy.Store
+	rag     *rag.Service
 	// agents, when set, builds the agents service (chat, agents, workflows).
 	agents    func(e *env) *agents.Service
 	keepAlive time.Duration
@@ -164,7 +166,7 @@ func (e *env) serve(o envOpts) *httptest.Server {
 	if o.agents != nil {
 		ag = o.agents(e)
 	}
-	p := New(Config{Service: svc, Required: !o.open, AdminSecret: adminSecret, IPRequestsPerMinute: o.ipLimit, Logger: log, Agents: ag, KeepAlive: o.keepAlive})
+	p := New(Config{Service: svc, Required: !o.open, AdminSecret: adminSecret, IPRequestsPerMinute: o.ipLimit, Logger: log, Agents: ag, KeepAlive: o.keepAlive, RAG: o.rag})
 	srv := openai.NewServer(openai.Config{Backend: e.backend, Version: "test", Logger: log, Platform: p.Wrap})
 	ts := httptest.NewServer(srv.Handler())
 	e.t.Cleanup(ts.Close)

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/aria-node/aria/agents"
+	"github.com/aria-node/aria/rag"
 	"github.com/aria-node/aria/tenancy"
 )
 
@@ -30,6 +31,9 @@ type Config struct {
 	// IPRequestsPerMinute limits every route per client address; 0 is no limit.
 	IPRequestsPerMinute int
 	Logger              *slog.Logger
+	// RAG serves /api/rag/*; nil leaves those routes out (404, as on an ARES build
+	// without the ares-vector feature).
+	RAG *rag.Service
 	// Agents serves chat, agents, conversations, workflows, research and memory; nil
 	// leaves those routes out.
 	Agents *agents.Service
@@ -112,6 +116,9 @@ func (p *Platform) Wrap(next http.Handler) http.Handler {
 		{"/v1/usage", map[string]http.HandlerFunc{"GET": p.usage}},
 	} {
 		mux.Handle(rt.pattern, p.meter(dispatch(rt.methods), shapeARES, false))
+	}
+	if p.cfg.RAG != nil {
+		p.ragRoutes(mux)
 	}
 	// The model store changes what the node runs and writes to its disk: with auth on it
 	// takes the admin secret, not a tenant key (open mode: the loopback owner).

@@ -15,6 +15,8 @@ import (
 
 	"github.com/aria-node/aria/agents"
 	"github.com/aria-node/aria/ares"
+	"github.com/aria-node/aria/embedding"
+	"github.com/aria-node/aria/rag"
 	"github.com/aria-node/aria/storage/bolt"
 	"github.com/aria-node/aria/storage/postgres"
 	"github.com/aria-node/aria/tenancy"
@@ -30,12 +32,25 @@ type PlatformConfig struct {
 	DatabaseURL string
 	// IPRequestsPerMinute limits each client address on every route; 0 is no limit.
 	IPRequestsPerMinute int
+	// RAGEmbedder makes the vectors of RAG's semantic search (default: the lexical
+	// embedder; a node passes its own, the loaded real model's); RAGReranker serves
+	// rerank (nil: unsupported).
+	RAGEmbedder embedding.Embedder
+	RAGReranker rag.Reranker
 	// AgentModel is what agents call (the providers registry); nil leaves ARES chat,
 	// agents, workflows and research out.
 	AgentModel agents.Model
 	// Agents and Workflows are static definitions from the node's config file.
 	Agents    []agents.Agent
 	Workflows []agents.Workflow
+}
+
+// ragStore opens the RAG store next to the platform's.
+func ragStore(store tenancy.Store, db *bbolt.DB) (rag.Store, error) {
+	if pg, ok := store.(*postgres.Store); ok {
+		return pg.RAG(), nil
+	}
+	return bolt.NewRAGStore(db)
 }
 
 // agentsStore opens the agents' store next to the platform's.
@@ -82,6 +97,8 @@ func AuthRequired(auth bool, host string) bool {
 // store behind it.
 type Platform struct {
 	Access func(http.Handler) http.Handler
+	// RAG is the retrieval service behind /api/rag/* (agents retrieve through it).
+	RAG *rag.Service
 	// Agents is the agents service (nil without an AgentModel); the rag package installs
 	// its Retriever on it.
 	Agents *agents.Service
@@ -117,6 +134,12 @@ func StartPlatform(ctx context.Context, cfg PlatformConfig, dataDir, host string
 	}
 	required := AuthRequired(cfg.Auth, host)
 	svc := tenancy.NewService(p.store, tenancy.Options{Logger: log, JWTSecret: []byte(jwt)})
+	rs, err := ragStore(p.store, db)
+	if err != nil {
+		p.Close()
+		return nil, fmt.Errorf("rag store: %w", err)
+	}
+	p.RAG = rag.New(rs, rag.Options{Embedder: cfg.RAGEmbedder, Reranker: cfg.RAGReranker, Logger: log})
 	var ag *agents.Service
 	if cfg.AgentModel != nil {
 		st, err := agentsStore(p.store, db)
@@ -125,13 +148,13 @@ func StartPlatform(ctx context.Context, cfg PlatformConfig, dataDir, host string
 			return nil, fmt.Errorf("agents store: %w", err)
 		}
 		if ag, err = agents.New(agents.Options{Store: st, Model: cfg.AgentModel, Tools: agents.DefaultTools(searchBackend()),
-			Agents: cfg.Agents, Workflows: cfg.Workflows, Logger: log}); err != nil {
+			Agents: cfg.Agents, Workflows: cfg.Workflows, Logger: log, Retriever: ragRetriever{p.RAG}}); err != nil {
 			p.Close()
 			return nil, err
 		}
 	}
 	p.Agents = ag
-	p.Access = ares.New(ares.Config{Service: svc, Required: required, AdminSecret: admin, IPRequestsPerMinute: cfg.IPRequestsPerMinute, Logger: log, Agents: ag}).Wrap
+	p.Access = ares.New(ares.Config{Service: svc, Required: required, AdminSecret: admin, IPRequestsPerMinute: cfg.IPRequestsPerMinute, Logger: log, Agents: ag, RAG: p.RAG}).Wrap
 	backend := "bbolt"
 	if cfg.DatabaseURL != "" {
 		backend = "postgresql"
@@ -158,7 +181,14 @@ func (p *Platform) Close() error {
 
 // startPlatform starts the node's platform layer on its database.
 func (n *Node) startPlatform(ctx context.Context) error {
-	p, err := StartPlatform(ctx, n.cfg.Platform, n.cfg.DataDir, n.cfg.Host, n.db, n.log)
+	cfg := n.cfg.Platform
+	if cfg.RAGEmbedder == nil {
+		cfg.RAGEmbedder = nodeEmbedder{n}
+	}
+	if cfg.RAGReranker == nil {
+		cfg.RAGReranker = modelReranker{n}
+	}
+	p, err := StartPlatform(ctx, cfg, n.cfg.DataDir, n.cfg.Host, n.db, n.log)
 	if err != nil {
 		return err
 	}

@@ -108,4 +108,53 @@ var migrations = []string{
 		PRIMARY KEY (tenant_id, user_id, id)
 	);
 	CREATE INDEX ares_conversations_recent ON ares_conversations(tenant_id, user_id, updated_at DESC);`,
+	// 3: RAG (issue 16): collections, documents, chunks with their vectors, and the
+	// inverted index. Chunk sequence numbers count up per collection.
+	`CREATE TABLE ares_rag_collections (
+		tenant_id text NOT NULL,
+		name text NOT NULL,
+		chunk_size int NOT NULL,
+		chunk_overlap int NOT NULL,
+		embedder text NOT NULL,
+		dim int NOT NULL,
+		documents int NOT NULL DEFAULT 0,
+		chunks int NOT NULL DEFAULT 0,
+		version bigint NOT NULL DEFAULT 0,
+		created_at timestamptz NOT NULL,
+		updated_at timestamptz NOT NULL,
+		PRIMARY KEY (tenant_id, name)
+	);
+	CREATE TABLE ares_rag_documents (
+		tenant_id text NOT NULL,
+		collection text NOT NULL,
+		id text NOT NULL,
+		strategy text NOT NULL,
+		metadata jsonb NOT NULL,
+		chunk_ids text[] NOT NULL,
+		created_at timestamptz NOT NULL,
+		PRIMARY KEY (tenant_id, collection, id),
+		FOREIGN KEY (tenant_id, collection) REFERENCES ares_rag_collections ON DELETE CASCADE
+	);
+	CREATE TABLE ares_rag_chunks (
+		tenant_id text NOT NULL,
+		collection text NOT NULL,
+		seq bigint NOT NULL,
+		id text NOT NULL,
+		document_id text NOT NULL,
+		idx int NOT NULL,
+		content text NOT NULL,
+		metadata jsonb NOT NULL,
+		vector bytea,
+		PRIMARY KEY (tenant_id, collection, seq),
+		FOREIGN KEY (tenant_id, collection) REFERENCES ares_rag_collections ON DELETE CASCADE
+	);
+	CREATE TABLE ares_rag_postings (
+		tenant_id text NOT NULL,
+		collection text NOT NULL,
+		term text NOT NULL,
+		seq bigint NOT NULL,
+		tf int NOT NULL,
+		PRIMARY KEY (tenant_id, collection, term, seq),
+		FOREIGN KEY (tenant_id, collection) REFERENCES ares_rag_collections ON DELETE CASCADE
+	);`,
 }
