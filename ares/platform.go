@@ -29,6 +29,9 @@ type Config struct {
 	// IPRequestsPerMinute limits every route per client address; 0 is no limit.
 	IPRequestsPerMinute int
 	Logger              *slog.Logger
+	// Node reports the node's models and subsystems to /api/admin/models and
+	// /api/admin/services (nodeadmin.go); nil lists none.
+	Node NodeView
 }
 
 // Platform serves the ARES endpoints and wraps the OpenAI ones.
@@ -75,6 +78,7 @@ func (p *Platform) Wrap(next http.Handler) http.Handler {
 		{"/api/admin/alerts", map[string]http.HandlerFunc{"GET": p.alerts}},
 		{"/api/admin/alerts/{id}/resolve", map[string]http.HandlerFunc{"POST": p.resolveAlert}},
 	}
+	admin = append(admin, p.nodeAdminRoutes()...)
 	for _, rt := range admin {
 		mux.Handle(rt.pattern, p.requireAdmin(dispatch(rt.methods)))
 	}

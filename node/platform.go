@@ -29,6 +29,8 @@ type PlatformConfig struct {
 	DatabaseURL string
 	// IPRequestsPerMinute limits each client address on every route; 0 is no limit.
 	IPRequestsPerMinute int
+	// Node reports the node's models and subsystems to the admin API (set by the node).
+	Node ares.NodeView
 }
 
 // OpenPlatformStore opens the platform's store: PostgreSQL for a DATABASE_URL, else
@@ -90,7 +92,7 @@ func StartPlatform(ctx context.Context, cfg PlatformConfig, dataDir, host string
 	}
 	required := AuthRequired(cfg.Auth, host)
 	svc := tenancy.NewService(p.store, tenancy.Options{Logger: log, JWTSecret: []byte(jwt)})
-	p.Access = ares.New(ares.Config{Service: svc, Required: required, AdminSecret: admin, IPRequestsPerMinute: cfg.IPRequestsPerMinute, Logger: log}).Wrap
+	p.Access = ares.New(ares.Config{Service: svc, Required: required, AdminSecret: admin, IPRequestsPerMinute: cfg.IPRequestsPerMinute, Logger: log, Node: cfg.Node}).Wrap
 	backend := "bbolt"
 	if cfg.DatabaseURL != "" {
 		backend = "postgresql"
@@ -117,7 +119,9 @@ func (p *Platform) Close() error {
 
 // startPlatform starts the node's platform layer on its database.
 func (n *Node) startPlatform(ctx context.Context) error {
-	p, err := StartPlatform(ctx, n.cfg.Platform, n.cfg.DataDir, n.cfg.Host, n.db, n.log)
+	cfg := n.cfg.Platform
+	cfg.Node = n
+	p, err := StartPlatform(ctx, cfg, n.cfg.DataDir, n.cfg.Host, n.db, n.log)
 	if err != nil {
 		return err
 	}

@@ -74,6 +74,9 @@ type Config struct {
 	// Platform, when set, wraps the routes: the platform layer (ARES endpoints, API
 	// keys, quotas and metering) sees every request before the OpenAI handlers do.
 	Platform func(next http.Handler) http.Handler
+	// Upstream, when set, serves the models of configured providers, tiers and
+	// aliases (upstream.go).
+	Upstream Upstream
 }
 
 // Server is the OpenAI-compatible HTTP API.
@@ -82,6 +85,7 @@ type Server struct {
 	log     *slog.Logger
 	metrics *metrics
 	handler http.Handler
+	inner   http.Handler // routes without platform and guard (Inner)
 	started time.Time
 	srv     *http.Server
 }
@@ -170,6 +174,7 @@ func (s *Server) routes() http.Handler {
 		writeError(w, notFound())
 	})))
 	var h http.Handler = mux
+	s.inner = s.recoverer(mux)
 	if s.cfg.Platform != nil {
 		h = s.cfg.Platform(mux)
 	}
