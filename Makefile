@@ -31,7 +31,9 @@ export GOFLAGS := -trimpath
 # postgresql: the platform's PostgreSQL store is tested against a real server (started
 # by the tests in a temp dir on a loopback port, never the system cluster).
 # patch: our llama.cpp patches are applied to a copy of the pinned sources.
-APT_PKGS := build-essential pkg-config ca-certificates git postgresql patch
+# chromium: the dashboard's browser test drives Debian's headless Chromium (puppeteer-core,
+# no browser download).
+APT_PKGS := build-essential pkg-config ca-certificates git postgresql patch chromium
 DATA_DIR ?= $(HOME)/.aria
 FIXTURES := testdata/models
 
@@ -133,7 +135,9 @@ FUZZ_TARGETS := models:FuzzImport inference/gguf:FuzzDecode openai:FuzzDecodeCha
 	intentions:FuzzParseCondition intentions:FuzzDecodeRecord consent:FuzzParseConfig consent:FuzzSchedule \
 	energy:FuzzLedgerOnDisk tenancy:FuzzVerifyJWT ares:FuzzPlatformBodies p2p:FuzzOpenRecord p2p/peerproto:FuzzDecodeEnvelope p2p/peerproto:FuzzServerFrame \
 	inference/jsonschema:FuzzParse inference/jsonschema:FuzzSchemaGrammar openai:FuzzDecodeOtherBodies \
-	storage/bolt:FuzzOpen providers:FuzzDecodeUpstream
+	storage/bolt:FuzzOpen providers:FuzzDecodeUpstream \
+	rag:FuzzChunker ares:FuzzRAGBodies storage/bolt:FuzzRAGRecords \
+	agents:FuzzCalculator agents:FuzzDecodeTOON
 fuzz: $(GOWORK_FILE)
 	@for t in $(FUZZ_TARGETS); do \
 		echo "fuzz $$t"; $(GO) test -run '^$$' -fuzz "^$${t#*:}$$" -fuzztime $(FUZZTIME) ./$${t%%:*}/ || exit 1; \

@@ -176,10 +176,16 @@ func setRateHeaders(h http.Header, l tenancy.Limits, c tenancy.Counters, now tim
 // quotas (counted: a run), and settles the tokens it used after the handler returns,
 // streams the client abandoned included.
 func (p *Platform) meter(next http.Handler, sh shape, counted bool) http.Handler {
+	return p.meterOpen(next, sh, counted, sh == shapeOpenAI)
+}
+
+// meterOpen is meter; open says whether a call without a tenant key passes, unmetered,
+// when auth is not required (the OpenAI routes, and ARES chat on a loopback node).
+func (p *Platform) meterOpen(next http.Handler, sh shape, counted, open bool) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		tok, present := bearer(r)
 		if !present || !strings.HasPrefix(tok, tenancy.KeyPrefix) {
-			if !p.cfg.Required && sh == shapeOpenAI {
+			if !p.cfg.Required && open {
 				next.ServeHTTP(w, r) // open mode: unmetered
 				return
 			}
@@ -200,38 +206,70 @@ func (p *Platform) meter(next http.Handler, sh shape, counted bool) http.Handler
 			p.keyError(w, r, sh, err)
 			return
 		}
-		tk, err := p.svc.Admit(r.Context(), k.TenantID, k.ID, r.Header.Get("Idempotency-Key"), counted)
-		var qe *tenancy.QuotaError
-		if errors.As(err, &qe) {
-			setRateHeaders(w.Header(), qe.Limits, qe.Counters, p.svc.Now())
-			w.Header().Set("Retry-After", retryAfter(qe.RetryAfter))
-			if sh == shapeARES {
-				writeJSON(w, http.StatusTooManyRequests, aresError{Error: qe.Message, Code: "QUOTA_EXCEEDED", RetryAfter: ceilSeconds(qe.RetryAfter)})
-			} else {
-				writeOpenAI(w, http.StatusTooManyRequests, "rate_limit_error", "rate_limit_exceeded", qe.Message)
-			}
-			return
-		}
-		if err != nil {
-			p.serverError(w, r, sh, err)
-			return
-		}
-		setRateHeaders(w.Header(), tk.Limits, tk.Counters, tk.At)
-		m := &tokenMeter{}
-		rec := &statusRecorder{ResponseWriter: w}
-		ctx := tenancy.WithPrincipal(r.Context(), tenancy.Principal{TenantID: k.TenantID, KeyID: k.ID})
-		ctx = openai.WithUsageSink(ctx, m)
-		defer func() {
-			// A panic in the handler is a server failure too.
-			failed := rec.status >= 500
-			if v := recover(); v != nil {
-				tk.Settle(m.n.Load(), true)
-				panic(v)
-			}
-			tk.Settle(m.n.Load(), failed)
-		}()
-		next.ServeHTTP(rec, r.WithContext(ctx))
+		p.serveMetered(w, r, next, sh, tenancy.Principal{TenantID: k.TenantID, KeyID: k.ID}, counted)
 	})
+}
+
+// meterSession is session (a JWT or a key; required in auth mode) followed by the
+// tenant's quotas and metering, for /api/* routes that run models.
+func (p *Platform) meterSession(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		pr, ok, proceed := p.authSession(w, r, p.cfg.Required)
+		if !proceed {
+			return
+		}
+		if !ok || pr.TenantID == "" {
+			next.ServeHTTP(w, r) // open mode, unauthenticated: unmetered
+			return
+		}
+		p.serveMetered(w, r, next, shapeARES, pr, true)
+	})
+}
+
+// serveMetered admits a request of pr's tenant against its quotas, serves it, and
+// settles the tokens it used.
+func (p *Platform) serveMetered(w http.ResponseWriter, r *http.Request, next http.Handler, sh shape, pr tenancy.Principal, counted bool) {
+	tk, err := p.svc.Admit(r.Context(), pr.TenantID, pr.KeyID, r.Header.Get("Idempotency-Key"), counted)
+	var qe *tenancy.QuotaError
+	if errors.As(err, &qe) {
+		setRateHeaders(w.Header(), qe.Limits, qe.Counters, p.svc.Now())
+		w.Header().Set("Retry-After", retryAfter(qe.RetryAfter))
+		if sh == shapeARES {
+			writeJSON(w, http.StatusTooManyRequests, aresError{Error: qe.Message, Code: "QUOTA_EXCEEDED", RetryAfter: ceilSeconds(qe.RetryAfter)})
+		} else {
+			writeOpenAI(w, http.StatusTooManyRequests, "rate_limit_error", "rate_limit_exceeded", qe.Message)
+		}
+		return
+	}
+	if err != nil {
+		p.serverError(w, r, sh, err)
+		return
+	}
+	setRateHeaders(w.Header(), tk.Limits, tk.Counters, tk.At)
+	m := &tokenMeter{}
+	rec := &statusRecorder{ResponseWriter: w}
+	ctx := tenancy.WithPrincipal(r.Context(), pr)
+	ctx = openai.WithUsageSink(ctx, m)
+	ctx = context.WithValue(ctx, meterKey{}, m)
+	defer func() {
+		// A panic in the handler is a server failure too.
+		failed := rec.status >= 500
+		if v := recover(); v != nil {
+			tk.Settle(m.n.Load(), true)
+			panic(v)
+		}
+		tk.Settle(m.n.Load(), failed)
+	}()
+	next.ServeHTTP(rec, r.WithContext(ctx))
+}
+
+type meterKey struct{}
+
+// requestMeter is the metered request's token meter (nil when unmetered). Handlers that
+// run models themselves report through it.
+func requestMeter(ctx context.Context) *tokenMeter {
+	m, _ := ctx.Value(meterKey{}).(*tokenMeter)
+	return m
 }
 
 // principal is the authenticated principal of a self-service route (set by meter).

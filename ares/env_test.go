@@ -18,8 +18,10 @@ import (
 
 	bbolt "go.etcd.io/bbolt"
 
+	"github.com/aria-node/aria/agents"
 	"github.com/aria-node/aria/inference"
 	"github.com/aria-node/aria/openai"
+	"github.com/aria-node/aria/rag"
 	"github.com/aria-node/aria/storage/bolt"
 	"github.com/aria-node/aria/tenancy"
 )
@@ -127,6 +129,10 @@ type envOpts struct {
 	open    bool
 	ipLimit int
 	store   tenancy.Store
+	rag     *rag.Service
+	// agents, when set, builds the agents service (chat, agents, workflows).
+	agents    func(e *env) *agents.Service
+	keepAlive time.Duration
 }
 
 func newEnv(t *testing.T, o envOpts) *env {
@@ -156,7 +162,11 @@ func (e *env) serve(o envOpts) *httptest.Server {
 	if e.svc == nil {
 		e.svc = svc
 	}
-	p := New(Config{Service: svc, Required: !o.open, AdminSecret: adminSecret, IPRequestsPerMinute: o.ipLimit, Logger: log})
+	var ag *agents.Service
+	if o.agents != nil {
+		ag = o.agents(e)
+	}
+	p := New(Config{Service: svc, Required: !o.open, AdminSecret: adminSecret, IPRequestsPerMinute: o.ipLimit, Logger: log, Agents: ag, KeepAlive: o.keepAlive, RAG: o.rag})
 	srv := openai.NewServer(openai.Config{Backend: e.backend, Version: "test", Logger: log, Platform: p.Wrap})
 	ts := httptest.NewServer(srv.Handler())
 	e.t.Cleanup(ts.Close)

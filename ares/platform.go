@@ -15,6 +15,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/aria-node/aria/agents"
+	"github.com/aria-node/aria/rag"
 	"github.com/aria-node/aria/tenancy"
 )
 
@@ -32,14 +34,24 @@ type Config struct {
 	// Node reports the node's models and subsystems to /api/admin/models and
 	// /api/admin/services (nodeadmin.go); nil lists none.
 	Node NodeView
+	// RAG serves /api/rag/*; nil leaves those routes out (404, as on an ARES build
+	// without the ares-vector feature).
+	RAG *rag.Service
+	// Agents serves chat, agents, conversations, workflows, research and memory; nil
+	// leaves those routes out.
+	Agents *agents.Service
+	// KeepAlive is the interval of SSE keep-alive comments on chat streams (15 s).
+	KeepAlive time.Duration
 }
 
 // Platform serves the ARES endpoints and wraps the OpenAI ones.
 type Platform struct {
-	cfg Config
-	svc *tenancy.Service
-	log *slog.Logger
-	ip  *ipLimiter
+	cfg       Config
+	svc       *tenancy.Service
+	log       *slog.Logger
+	ip        *ipLimiter
+	ag        *agents.Service
+	keepAlive time.Duration
 }
 
 // New builds the platform layer.
@@ -47,7 +59,10 @@ func New(cfg Config) *Platform {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	p := &Platform{cfg: cfg, svc: cfg.Service, log: cfg.Logger}
+	if cfg.KeepAlive <= 0 {
+		cfg.KeepAlive = 15 * time.Second
+	}
+	p := &Platform{cfg: cfg, svc: cfg.Service, log: cfg.Logger, ag: cfg.Agents, keepAlive: cfg.KeepAlive}
 	if cfg.IPRequestsPerMinute > 0 {
 		p.ip = &ipLimiter{limit: cfg.IPRequestsPerMinute, now: cfg.Service.Now, seen: map[string]*ipBucket{}}
 	}
@@ -79,6 +94,9 @@ func (p *Platform) Wrap(next http.Handler) http.Handler {
 		{"/api/admin/alerts/{id}/resolve", map[string]http.HandlerFunc{"POST": p.resolveAlert}},
 	}
 	admin = append(admin, p.nodeAdminRoutes()...)
+	if p.ag != nil {
+		admin = append(admin, p.agentAdminRoutes()...)
+	}
 	for _, rt := range admin {
 		mux.Handle(rt.pattern, p.requireAdmin(dispatch(rt.methods)))
 	}
@@ -102,6 +120,20 @@ func (p *Platform) Wrap(next http.Handler) http.Handler {
 		{"/v1/usage", map[string]http.HandlerFunc{"GET": p.usage}},
 	} {
 		mux.Handle(rt.pattern, p.meter(dispatch(rt.methods), shapeARES, false))
+	}
+	if p.cfg.RAG != nil {
+		p.ragRoutes(mux)
+	}
+	// The model store changes what the node runs and writes to its disk: with auth on it
+	// takes the admin secret, not a tenant key (open mode: the loopback owner).
+	storeRoutes := next
+	if p.cfg.Required {
+		storeRoutes = p.requireAdmin(next)
+	}
+	mux.Handle("/v1/model-store", storeRoutes)
+	mux.Handle("/v1/model-store/", storeRoutes)
+	if p.ag != nil {
+		p.agentRoutes(mux)
 	}
 	mux.Handle("/api/", p.session(next))
 	mux.Handle("/v1/", p.meter(next, shapeOpenAI, true))
@@ -312,5 +344,6 @@ func (p *Platform) limitIP(next http.Handler) http.Handler {
 }
 
 func isARESPath(path string) bool {
-	return strings.HasPrefix(path, "/v1/api-keys") || path == "/v1/usage"
+	return strings.HasPrefix(path, "/v1/api-keys") || path == "/v1/usage" || path == "/v1/chat" || path == "/v1/chat/stream" ||
+		path == "/v1/agents" || strings.HasPrefix(path, "/v1/agents/")
 }

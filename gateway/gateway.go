@@ -152,6 +152,19 @@ func (g *Gateway) connection(ctx context.Context) (*peerproto.Conn, error) {
 
 func (g *Gateway) dropConn(c *peerproto.Conn) { g.pool.Drop(g.url, c) }
 
+// failed drops c when a request over it found the connection lost, and asks the
+// watcher to redial and refresh the node's stats now.
+func (g *Gateway) failed(c *peerproto.Conn, err error) {
+	if !errors.Is(err, peerproto.ErrConnLost) {
+		return
+	}
+	g.dropConn(c)
+	select {
+	case g.kick <- struct{}{}:
+	default: // a refresh is already asked for
+	}
+}
+
 func (g *Gateway) snapshot() (peerinfer.Stats, bool) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -181,13 +194,7 @@ func (g *Gateway) Generate(ctx context.Context, req inference.Request, onToken f
 	}
 	res, err := peerinfer.Infer(ctx, c, req, 0, onToken)
 	if err != nil {
-		if errors.Is(err, peerproto.ErrConnLost) {
-			g.dropConn(c)
-			select {
-			case g.kick <- struct{}{}:
-			default: // a refresh is already asked for
-			}
-		}
+		g.failed(c, err)
 		return res, peerinfer.FromError(err)
 	}
 	return res, nil
@@ -252,9 +259,7 @@ func (g *Gateway) Embed(ctx context.Context, req inference.EmbedRequest) (infere
 	}
 	res, err := peerinfer.Embed(ctx, c, req, 0)
 	if err != nil {
-		if errors.Is(err, peerproto.ErrConnLost) {
-			g.dropConn(c)
-		}
+		g.failed(c, err)
 		return res, peerinfer.FromError(err)
 	}
 	return res, nil

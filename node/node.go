@@ -23,6 +23,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/aria-node/aria/consent"
+	"github.com/aria-node/aria/dashboard"
 	"github.com/aria-node/aria/energy"
 	"github.com/aria-node/aria/inference"
 	"github.com/aria-node/aria/inference/local"
@@ -132,6 +133,7 @@ type Node struct {
 
 	mu       sync.Mutex
 	loadErrs []error
+	pullMu   sync.Mutex // one model pull through the API at a time
 }
 
 // New prepares a node; Start brings it up.
@@ -354,7 +356,7 @@ func (n *Node) apiConfig() openai.Config {
 	}
 	return openai.Config{Backend: n, Node: n, Energy: n, Chat: n, Intentions: n.intents, Version: Version, Logger: n.log,
 		Access:   openai.Access{BindHost: n.cfg.Host, Port: port, Origins: n.cfg.CORSOrigins, Hosts: n.cfg.AllowedHosts},
-		Platform: n.accessLayer(), Upstream: upstream{n}}
+		Platform: n.accessLayer(), UI: dashboard.Handler(), Upstream: upstream{n}}
 }
 
 func (n *Node) apiLnClose() {

@@ -13,7 +13,10 @@ import (
 
 	bbolt "go.etcd.io/bbolt"
 
+	"github.com/aria-node/aria/agents"
 	"github.com/aria-node/aria/ares"
+	"github.com/aria-node/aria/embedding"
+	"github.com/aria-node/aria/rag"
 	"github.com/aria-node/aria/storage/bolt"
 	"github.com/aria-node/aria/storage/postgres"
 	"github.com/aria-node/aria/tenancy"
@@ -31,6 +34,42 @@ type PlatformConfig struct {
 	IPRequestsPerMinute int
 	// Node reports the node's models and subsystems to the admin API (set by the node).
 	Node ares.NodeView
+	// RAGEmbedder makes the vectors of RAG's semantic search (default: the lexical
+	// embedder; a node passes its own, the loaded real model's); RAGReranker serves
+	// rerank (nil: unsupported).
+	RAGEmbedder embedding.Embedder
+	RAGReranker rag.Reranker
+	// AgentModel is what agents call (the providers registry); nil leaves ARES chat,
+	// agents, workflows and research out.
+	AgentModel agents.Model
+	// Agents and Workflows are static definitions from the node's config file.
+	Agents    []agents.Agent
+	Workflows []agents.Workflow
+}
+
+// ragStore opens the RAG store next to the platform's.
+func ragStore(store tenancy.Store, db *bbolt.DB) (rag.Store, error) {
+	if pg, ok := store.(*postgres.Store); ok {
+		return pg.RAG(), nil
+	}
+	return bolt.NewRAGStore(db)
+}
+
+// agentsStore opens the agents' store next to the platform's.
+func agentsStore(store tenancy.Store, db *bbolt.DB) (agents.Store, error) {
+	if pg, ok := store.(*postgres.Store); ok {
+		return pg.AgentsStore(), nil
+	}
+	return bolt.NewAgentsStore(db)
+}
+
+// searchBackend is web_search's backend: ARIA_SEARCH_URL (a SearXNG-compatible JSON
+// endpoint), else none (the tool tells the model search is not configured).
+func searchBackend() agents.SearchBackend {
+	if u := os.Getenv("ARIA_SEARCH_URL"); u != "" {
+		return agents.HTTPSearch{URL: u}
+	}
+	return nil
 }
 
 // OpenPlatformStore opens the platform's store: PostgreSQL for a DATABASE_URL, else
@@ -60,6 +99,11 @@ func AuthRequired(auth bool, host string) bool {
 // store behind it.
 type Platform struct {
 	Access func(http.Handler) http.Handler
+	// RAG is the retrieval service behind /api/rag/* (agents retrieve through it).
+	RAG *rag.Service
+	// Agents is the agents service (nil without an AgentModel); the rag package installs
+	// its Retriever on it.
+	Agents *agents.Service
 	store  tenancy.Store
 	ownDB  *bbolt.DB // opened here (a stand-alone gateway's), closed by Close
 }
@@ -92,7 +136,27 @@ func StartPlatform(ctx context.Context, cfg PlatformConfig, dataDir, host string
 	}
 	required := AuthRequired(cfg.Auth, host)
 	svc := tenancy.NewService(p.store, tenancy.Options{Logger: log, JWTSecret: []byte(jwt)})
-	p.Access = ares.New(ares.Config{Service: svc, Required: required, AdminSecret: admin, IPRequestsPerMinute: cfg.IPRequestsPerMinute, Logger: log, Node: cfg.Node}).Wrap
+	rs, err := ragStore(p.store, db)
+	if err != nil {
+		p.Close()
+		return nil, fmt.Errorf("rag store: %w", err)
+	}
+	p.RAG = rag.New(rs, rag.Options{Embedder: cfg.RAGEmbedder, Reranker: cfg.RAGReranker, Logger: log})
+	var ag *agents.Service
+	if cfg.AgentModel != nil {
+		st, err := agentsStore(p.store, db)
+		if err != nil {
+			p.Close()
+			return nil, fmt.Errorf("agents store: %w", err)
+		}
+		if ag, err = agents.New(agents.Options{Store: st, Model: cfg.AgentModel, Tools: agents.DefaultTools(searchBackend()),
+			Agents: cfg.Agents, Workflows: cfg.Workflows, Logger: log, Retriever: ragRetriever{p.RAG}}); err != nil {
+			p.Close()
+			return nil, err
+		}
+	}
+	p.Agents = ag
+	p.Access = ares.New(ares.Config{Service: svc, Required: required, AdminSecret: admin, IPRequestsPerMinute: cfg.IPRequestsPerMinute, Logger: log, Agents: ag, RAG: p.RAG, Node: cfg.Node}).Wrap
 	backend := "bbolt"
 	if cfg.DatabaseURL != "" {
 		backend = "postgresql"
@@ -121,6 +185,12 @@ func (p *Platform) Close() error {
 func (n *Node) startPlatform(ctx context.Context) error {
 	cfg := n.cfg.Platform
 	cfg.Node = n
+	if cfg.RAGEmbedder == nil {
+		cfg.RAGEmbedder = nodeEmbedder{n}
+	}
+	if cfg.RAGReranker == nil {
+		cfg.RAGReranker = modelReranker{n}
+	}
 	p, err := StartPlatform(ctx, cfg, n.cfg.DataDir, n.cfg.Host, n.db, n.log)
 	if err != nil {
 		return err

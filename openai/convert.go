@@ -260,7 +260,7 @@ func toModel(m inference.ModelInfo, remote bool) Model {
 		ID: m.ID, Object: "model", Created: m.LoadedAt.Unix(), OwnedBy: "aria-protocol",
 		Permission: []any{}, Root: m.ID, Parent: nil,
 		Aria: &ModelExtra{Architecture: m.Architecture, Parameters: m.Parameters, QuantTypes: m.QuantTypes,
-			ContextLength: m.SlotContext, Synthetic: m.Synthetic, Note: note, Remote: remote},
+			ContextLength: m.SlotContext, Synthetic: m.Synthetic, Note: note, Remote: remote, FileSize: m.FileSize},
 	}
 }
 

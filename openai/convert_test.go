@@ -192,7 +192,7 @@ func TestToModel(t *testing.T) {
 	m := toModel(info, false)
 	want := Model{ID: "aria-2b-1bit", Object: "model", Created: testLoadedAt.Unix(), OwnedBy: "aria-protocol",
 		Permission: []any{}, Root: "aria-2b-1bit",
-		Aria: &ModelExtra{Architecture: "bitnet", Parameters: 2_000_000_000, QuantTypes: []string{"I2_S", "F16"}, ContextLength: 2048}}
+		Aria: &ModelExtra{Architecture: "bitnet", Parameters: 2_000_000_000, QuantTypes: []string{"I2_S", "F16"}, ContextLength: 2048, FileSize: 1 << 30}}
 	if !reflect.DeepEqual(m, want) {
 		t.Errorf("toModel\n got  %+v %+v\n want %+v %+v", m, m.Aria, want, want.Aria)
 	}

@@ -314,7 +314,7 @@ func assertShape(t *testing.T, what string, spec, got any, extras map[string]str
 
 var modelExtras = map[string]string{
 	"aria": "object", "aria.architecture": "string", "aria.parameters": "integer", "aria.quant_types": "array",
-	"aria.quant_types[]": "string", "aria.context_length": "integer", "aria.synthetic": "boolean", "aria.remote": "boolean",
+	"aria.quant_types[]": "string", "aria.context_length": "integer", "aria.synthetic": "boolean", "aria.remote": "boolean", "aria.file_size": "integer",
 }
 
 func prefixed(prefix string, m map[string]string, more map[string]string) map[string]string {

@@ -206,10 +206,16 @@ func (s *Server) handleIntentionList(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleIntentionGet(w http.ResponseWriter, r *http.Request) {
+	s.intentionByID(w, r, Intentions.Get)
+}
+
+// intentionByID runs op on the intention the path names and answers it (GET, DELETE
+// and POST …/fire on /v1/intentions/{id}).
+func (s *Server) intentionByID(w http.ResponseWriter, r *http.Request, op func(Intentions, context.Context, string) (intentions.Intention, error)) {
 	if !s.intentionsOr503(w) {
 		return
 	}
-	s.intentionResult(w)(s.cfg.Intentions.Get(r.Context(), r.PathValue("id")))
+	s.intentionResult(w)(op(s.cfg.Intentions, r.Context(), r.PathValue("id")))
 }
 
 func (s *Server) handleIntentionPatch(w http.ResponseWriter, r *http.Request) {
@@ -259,17 +265,11 @@ func (s *Server) handleIntentionPatch(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleIntentionDelete(w http.ResponseWriter, r *http.Request) {
-	if !s.intentionsOr503(w) {
-		return
-	}
-	s.intentionResult(w)(s.cfg.Intentions.Cancel(r.Context(), r.PathValue("id")))
+	s.intentionByID(w, r, Intentions.Cancel)
 }
 
 func (s *Server) handleIntentionFire(w http.ResponseWriter, r *http.Request) {
-	if !s.intentionsOr503(w) {
-		return
-	}
-	s.intentionResult(w)(s.cfg.Intentions.Fire(r.Context(), r.PathValue("id")))
+	s.intentionByID(w, r, Intentions.Fire)
 }
 
 func (s *Server) intentionResult(w http.ResponseWriter) func(intentions.Intention, error) {

@@ -77,6 +77,9 @@ type Config struct {
 	// Upstream, when set, serves the models of configured providers, tiers and
 	// aliases (upstream.go).
 	Upstream Upstream
+	// UI, when set, serves GET and HEAD of / and /ui/… (the dashboard); every other
+	// unknown path still gets the JSON 404.
+	UI http.Handler
 }
 
 // Server is the OpenAI-compatible HTTP API.
@@ -141,6 +144,7 @@ func (s *Server) routes() http.Handler {
 		{"/v1/intentions/{id}/fire", map[string]http.HandlerFunc{"POST": s.handleIntentionFire}},
 		{"/metrics", map[string]http.HandlerFunc{"GET": promhttp.HandlerFor(s.cfg.Registry, promhttp.HandlerOpts{}).ServeHTTP}},
 	}
+	routes = append(routes, s.nodeRoutes()...)
 	mux := http.NewServeMux()
 	for _, rt := range routes {
 		var allow []string
@@ -171,6 +175,11 @@ func (s *Server) routes() http.Handler {
 		})))
 	}
 	mux.Handle("/", s.metrics.instrument("other", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if s.cfg.UI != nil && (r.Method == http.MethodGet || r.Method == http.MethodHead) &&
+			(r.URL.Path == "/" || strings.HasPrefix(r.URL.Path, "/ui/")) {
+			s.cfg.UI.ServeHTTP(w, r)
+			return
+		}
 		writeError(w, notFound())
 	})))
 	var h http.Handler = mux

@@ -9,7 +9,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
-
 )
 
 // ChatCompletionRequest is the body of POST /v1/chat/completions. Unknown fields are
@@ -221,6 +220,7 @@ type ModelExtra struct {
 	Synthetic     bool     `json:"synthetic"`
 	Note          string   `json:"note,omitempty"`
 	Remote        bool     `json:"remote"`
+	FileSize      int64    `json:"file_size,omitempty"` // bytes of the GGUF, when the node knows it
 }
 
 // Status is GET /v1/status.

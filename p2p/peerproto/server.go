@@ -549,26 +549,21 @@ func (c *serverConn) start(env Envelope, infer bool, run func(ctx context.Contex
 }
 
 func (c *serverConn) runInference(ctx context.Context, id string, req InferenceRequest, from Origin) {
+	sendChunk := func(ch Chunk) error {
+		f, err := newEnvelope(TypeInferenceChunk, id, c.srv.peerID, ch)
+		if err != nil {
+			return err
+		}
+		return c.link.send(ctx, f)
+	}
 	var onText func(string) error
 	if req.Stream {
-		onText = func(text string) error {
-			f, err := newEnvelope(TypeInferenceChunk, id, c.srv.peerID, Chunk{Text: text})
-			if err != nil {
-				return err
-			}
-			return c.link.send(ctx, f)
-		}
+		onText = func(text string) error { return sendChunk(Chunk{Text: text}) }
 	}
 	var resp InferenceResponse
 	var err error
 	if th, ok := c.srv.cfg.Handler.(ChunkHandler); ok && req.Stream {
-		resp, err = th.InferChunks(ctx, req, from, func(ch Chunk) error {
-			f, err := newEnvelope(TypeInferenceChunk, id, c.srv.peerID, ch)
-			if err != nil {
-				return err
-			}
-			return c.link.send(ctx, f)
-		})
+		resp, err = th.InferChunks(ctx, req, from, sendChunk)
 	} else {
 		resp, err = c.srv.cfg.Handler.Infer(ctx, req, from, onText)
 	}

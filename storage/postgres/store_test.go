@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aria-node/aria/rag"
+	ragstoretest "github.com/aria-node/aria/rag/storetest"
 	"github.com/aria-node/aria/storage/postgres/pgtest"
 	"github.com/aria-node/aria/tenancy"
 	"github.com/aria-node/aria/tenancy/storetest"
@@ -72,4 +74,8 @@ func contains(s, sub string) bool {
 		}
 	}
 	return false
+}
+
+func TestRAGStoreSuite(t *testing.T) {
+	ragstoretest.Run(t, func(t *testing.T) rag.Store { return open(t, pgtest.URL(t)).RAG() })
 }
