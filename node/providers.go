@@ -134,7 +134,7 @@ func (u upstream) ChatUpstream(ctx context.Context, req *openai.ChatCompletionRe
 }
 
 func toProviderRequest(req *openai.ChatCompletionRequest) providers.ChatRequest {
-	out := providers.ChatRequest{Model: req.Model, Temperature: req.Temperature, TopP: req.TopP, Stop: req.Stop, Seed: req.Seed, User: req.User, TaskType: req.TaskType}
+	out := providers.ChatRequest{Model: req.Model, Temperature: req.Temperature, TopP: req.TopP, Stop: req.Stop, Seed: req.Seed, User: req.User, TaskType: req.TaskType, ParallelToolCalls: req.ParallelToolCalls}
 	switch {
 	case req.MaxCompletionTokens != nil:
 		out.MaxTokens = *req.MaxCompletionTokens

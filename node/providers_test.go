@@ -267,7 +267,8 @@ func TestBuiltinProviderKeepsConsent(t *testing.T) {
 func TestLocalProviderToolCalls(t *testing.T) {
 	up := upstreamtest.Start(t)
 	n, _ := providersNode(t, up, nil)
-	req := providers.ChatRequest{Model: "local", MaxTokens: 64, ToolChoice: "required",
+	one := false
+	req := providers.ChatRequest{Model: "local", MaxTokens: 64, ToolChoice: "required", ParallelToolCalls: &one,
 		Messages: []providers.Message{{Role: "user", Content: "what is 2+2"}},
 		Tools: []providers.Tool{{Type: "function", Function: providers.ToolFunction{Name: "calculator",
 			Parameters: json.RawMessage(`{"type":"object","properties":{"op":{"type":"string","enum":["add","sub"]}},"required":["op"]}`)}}}}
