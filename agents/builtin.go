@@ -26,13 +26,20 @@ var builtins = []Agent{
 		"You are an expert code reviewer. Find bugs, security issues and style problems; be concise and actionable.", nil),
 }
 
+// builtinMaxTokens bounds a built-in agent's answer (a classifier's is short).
+var builtinMaxTokens = map[string]int{"router": 16, "classifier": 64, "research": 2048}
+
 func builtin(name, typ, model, desc, prompt string, tools []string) Agent {
 	if tools == nil {
 		tools = []string{}
 	}
+	maxTokens := builtinMaxTokens[name]
+	if maxTokens == 0 {
+		maxTokens = 1024
+	}
 	return Agent{ID: "builtin-" + name, Name: name, AgentType: typ, BuiltIn: true,
 		CreatedAt: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC),
-		Config:    Config{Model: model, SystemPrompt: prompt, Tools: tools, Description: desc}}
+		Config:    Config{Model: model, SystemPrompt: prompt, Tools: tools, Description: desc, MaxTokens: maxTokens}}
 }
 
 // BuiltIns lists the built-in agents.

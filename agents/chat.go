@@ -222,7 +222,7 @@ func (t *ChatTurn) Run(ctx context.Context, onDelta func(string) error, usage fu
 	msgs, sources, err := s.prompt(ctx, t.req.TenantID, a, t.conv.Messages, t.turn, t.req.Collections, maxTok)
 	var res LoopResult
 	if err == nil {
-		res, err = RunLoop(ctx, s.model, s.loop, ModelRequest{Model: model, Messages: msgs, MaxTokens: maxTok, TenantID: t.req.TenantID}, s.agentTools(a), onDelta)
+		res, err = RunLoop(ctx, s.model, s.loop, ModelRequest{Model: model, Messages: msgs, MaxTokens: maxTok, TenantID: t.req.TenantID, ToolChoice: a.Config.ToolChoice}, s.agentTools(a), onDelta)
 	}
 	if usage != nil {
 		usage(res.PromptTokens, res.CompletionTokens)

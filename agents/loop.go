@@ -69,6 +69,9 @@ func RunLoop(ctx context.Context, model Model, cfg LoopConfig, req ModelRequest,
 	for iter := 0; ; iter++ {
 		call := req
 		call.Messages = msgs
+		if iter > 0 && call.ToolChoice == "required" {
+			call.ToolChoice = "" // only the first turn is forced to call a tool
+		}
 		final := iter >= cfg.MaxIterations
 		if len(specs) > 0 && !final {
 			call.Tools = specs

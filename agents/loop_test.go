@@ -242,3 +242,24 @@ func TestTrimHistory(t *testing.T) {
 		t.Fatalf("budget 0 kept %d", len(got))
 	}
 }
+
+func TestLoopRequiredToolChoiceOnlyFirst(t *testing.T) {
+	m := &scripted{resps: []ModelResponse{toolTurn(call("1", "calculator", `{"expression":"1+1"}`)), textTurn("2")}}
+	if _, err := RunLoop(context.Background(), m, LoopConfig{}, ModelRequest{ToolChoice: "required"}, DefaultTools(nil), nil); err != nil {
+		t.Fatal(err)
+	}
+	if m.reqs[0].ToolChoice != "required" || m.reqs[1].ToolChoice != "" {
+		t.Fatalf("tool_choice %q then %q", m.reqs[0].ToolChoice, m.reqs[1].ToolChoice)
+	}
+}
+
+func TestMessageContentForms(t *testing.T) {
+	var ms []Message
+	err := json.Unmarshal([]byte(`[{"role":"user","content":"a"},{"role":"user","content":[{"type":"text","text":"b"},{"type":"text","text":"c"}]},{"role":"assistant","content":null,"tool_calls":[{"id":"1","type":"function","function":{"name":"calculator","arguments":"{}"}}]}]`), &ms)
+	if err != nil || ms[0].Content != "a" || ms[1].Content != "bc" || ms[2].Content != "" || ms[2].ToolCalls[0].Function.Name != "calculator" {
+		t.Fatalf("%+v %v", ms, err)
+	}
+	if err := json.Unmarshal([]byte(`{"role":"user","content":5}`), &ms[0]); err == nil {
+		t.Fatal("numeric content accepted")
+	}
+}

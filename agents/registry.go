@@ -10,6 +10,16 @@ import (
 // configured names resolve there, with its fallback.
 type RegistryModel struct{ Registry *providers.Registry }
 
+// model is the name to ask the registry for: a tier without a configured model falls
+// back to tier "local", the node's own kernel, so the built-in agents work on a node
+// with no upstream configured.
+func (m RegistryModel) model(name string) string {
+	if providers.IsTier(name) && name != "local" && !m.Registry.HasTier(name) {
+		return "local"
+	}
+	return name
+}
+
 func toProviderRequest(req ModelRequest) providers.ChatRequest {
 	out := providers.ChatRequest{Model: req.Model, MaxTokens: req.MaxTokens, TaskType: "chat"}
 	for _, m := range req.Messages {
@@ -45,18 +55,35 @@ func fromProviderResponse(r *providers.ChatResponse) ModelResponse {
 }
 
 func (m RegistryModel) Chat(ctx context.Context, req ModelRequest) (ModelResponse, error) {
+	req.Model = m.model(req.Model)
 	r, err := m.Registry.Chat(ctx, toProviderRequest(req))
 	return fromProviderResponse(r), err
 }
 
+// ChatStream streams a turn. A stream cut short (the client went away, the upstream
+// failed) reports an estimate of what was consumed, about 4 bytes a token, so it is
+// still metered.
 func (m RegistryModel) ChatStream(ctx context.Context, req ModelRequest, onDelta func(string) error) (ModelResponse, error) {
+	req.Model = m.model(req.Model)
+	delivered := 0
 	r, err := m.Registry.ChatStream(ctx, toProviderRequest(req), func(d providers.Delta) error {
+		delivered += len(d.Content)
+		for _, c := range d.ToolCalls {
+			delivered += len(c.Name) + len(c.Arguments)
+		}
 		if d.Content == "" {
 			return nil
 		}
 		return onDelta(d.Content)
 	})
-	return fromProviderResponse(r), err
+	out := fromProviderResponse(r)
+	if err != nil && r == nil && delivered > 0 {
+		out.PromptTokens = estimateTokens(req.Messages)
+		out.CompletionTokens = (delivered + 3) / 4
+	}
+	return out, err
 }
 
-func (m RegistryModel) ContextLength(model string) int { return m.Registry.ContextLength(model) }
+func (m RegistryModel) ContextLength(model string) int {
+	return m.Registry.ContextLength(m.model(model))
+}

@@ -166,6 +166,16 @@ func (s *Service) validate(a *Agent) error {
 		}
 	}
 	a.Config.Tools = tools
+	switch a.Config.ToolChoice {
+	case "", "auto":
+		a.Config.ToolChoice = ""
+	case "required":
+		if len(a.Config.Tools) == 0 {
+			return &InputError{Msg: "tool_choice 'required' needs tools"}
+		}
+	default:
+		return &InputError{Msg: fmt.Sprintf("Invalid tool_choice '%s': use auto or required", a.Config.ToolChoice)}
+	}
 	if a.Config.MaxTokens < 0 || a.Config.MaxTokens > 1<<20 {
 		return &InputError{Msg: "max_tokens must be between 0 and 1048576"}
 	}
@@ -361,7 +371,7 @@ func (s *Service) RunAgent(ctx context.Context, tenantID, name string, in RunInp
 	msgs, sources, err := s.prompt(ctx, tenantID, a, nil, []Message{{Role: "user", Content: msg}}, nil, 0)
 	var res LoopResult
 	if err == nil {
-		res, err = RunLoop(ctx, s.model, s.loop, ModelRequest{Model: a.Config.Model, Messages: msgs, MaxTokens: a.Config.MaxTokens, TenantID: tenantID}, s.agentTools(a), nil)
+		res, err = RunLoop(ctx, s.model, s.loop, ModelRequest{Model: a.Config.Model, Messages: msgs, MaxTokens: a.Config.MaxTokens, TenantID: tenantID, ToolChoice: a.Config.ToolChoice}, s.agentTools(a), nil)
 	}
 	if usage != nil {
 		usage(res.PromptTokens, res.CompletionTokens)

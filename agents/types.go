@@ -114,6 +114,9 @@ type Config struct {
 	Tools        []string `json:"tools"`
 	MaxTokens    int      `json:"max_tokens,omitempty"`
 	Temperature  *float64 `json:"temperature,omitempty"`
+	// ToolChoice "required" makes the model call a tool on its first turn (later turns
+	// are "auto"); "" is auto throughout.
+	ToolChoice string `json:"tool_choice,omitempty"`
 	// Collections are RAG collections retrieved from before answering.
 	Collections []string `json:"collections,omitempty"`
 	// Toon is the structured prompt of a TOON definition; SystemPrompt is built from it.
@@ -229,4 +232,35 @@ type Store interface {
 	AgentStore
 	RunStore
 	ConversationStore
+}
+
+// UnmarshalJSON accepts content as a string, null, or OpenAI's array of text parts.
+func (m *Message) UnmarshalJSON(b []byte) error {
+	type plain Message
+	var raw struct {
+		plain
+		Content json.RawMessage `json:"content"`
+	}
+	if err := json.Unmarshal(b, &raw); err != nil {
+		return err
+	}
+	*m = Message(raw.plain)
+	c := raw.Content
+	if len(c) == 0 || string(c) == "null" {
+		return nil
+	}
+	if c[0] == '[' {
+		var parts []struct {
+			Type string `json:"type"`
+			Text string `json:"text"`
+		}
+		if err := json.Unmarshal(c, &parts); err != nil {
+			return err
+		}
+		for _, p := range parts {
+			m.Content += p.Text
+		}
+		return nil
+	}
+	return json.Unmarshal(c, &m.Content)
 }

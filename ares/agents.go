@@ -24,6 +24,7 @@ type agentConfigJSON struct {
 	Tools        []string     `json:"tools"`
 	MaxTokens    int          `json:"max_tokens,omitempty"`
 	Collections  []string     `json:"collections,omitempty"`
+	ToolChoice   string       `json:"tool_choice,omitempty"`
 	Toon         *agents.Toon `json:"toon,omitempty"`
 }
 
@@ -55,7 +56,7 @@ func toAgent(a agents.Agent, st agents.RunStats) agentJSON {
 	return agentJSON{ID: a.ID, Name: a.Name, AgentType: a.AgentType, Description: a.Config.Description, Status: "active", BuiltIn: a.BuiltIn,
 		Model: a.Config.Model, SystemPrompt: a.Config.SystemPrompt, Tools: tools,
 		Config: agentConfigJSON{Model: a.Config.Model, SystemPrompt: a.Config.SystemPrompt, Tools: tools, MaxTokens: a.Config.MaxTokens,
-			Collections: a.Config.Collections, Toon: a.Config.Toon},
+			Collections: a.Config.Collections, ToolChoice: a.Config.ToolChoice, Toon: a.Config.Toon},
 		CreatedAt: a.CreatedAt, UpdatedAt: timePtr(a.UpdatedAt), LastRun: timePtr(st.LastRun),
 		TotalRuns: st.TotalRuns, SuccessRate: round3(st.SuccessRate())}
 }
@@ -72,12 +73,14 @@ type agentBody struct {
 	Tools        *[]string `json:"tools"`
 	MaxTokens    *int      `json:"max_tokens"`
 	Collections  *[]string `json:"collections"`
+	ToolChoice   *string   `json:"tool_choice"`
 	Config       *struct {
 		Model        *string      `json:"model"`
 		SystemPrompt *string      `json:"system_prompt"`
 		Tools        *[]string    `json:"tools"`
 		MaxTokens    *int         `json:"max_tokens"`
 		Collections  *[]string    `json:"collections"`
+		ToolChoice   *string      `json:"tool_choice"`
 		Toon         *agents.Toon `json:"toon"`
 	} `json:"config"`
 	Toon *agents.Toon `json:"toon"`
@@ -94,6 +97,7 @@ func (b agentBody) apply(a *agents.Agent) {
 	set(&a.Config.Description, b.Description)
 	set(&a.Config.Model, b.Model)
 	set(&a.Config.SystemPrompt, b.SystemPrompt)
+	set(&a.Config.ToolChoice, b.ToolChoice)
 	if b.Tools != nil {
 		a.Config.Tools = *b.Tools
 	}
@@ -109,6 +113,7 @@ func (b agentBody) apply(a *agents.Agent) {
 	if c := b.Config; c != nil {
 		set(&a.Config.Model, c.Model)
 		set(&a.Config.SystemPrompt, c.SystemPrompt)
+		set(&a.Config.ToolChoice, c.ToolChoice)
 		if c.Tools != nil {
 			a.Config.Tools = *c.Tools
 		}
