@@ -275,4 +275,24 @@ func TestUIServesOnlyTheRootAndItsAssets(t *testing.T) {
 			t.Errorf("%s %s: %d %s, want the JSON 404", c.method, c.path, r.status, r.body)
 		}
 	}
+	// The guard still runs first: a rebound Host name or a foreign origin gets no page.
+	e2 := newEnv(t, nil, func(c *Config) { c.UI = ui; c.Access = Access{BindHost: "127.0.0.1"} })
+	for _, h := range []map[string]string{{"Host": "evil.example"}, {"Origin": "http://evil.example"}} {
+		req, _ := http.NewRequest("GET", e2.ts.URL+"/", nil)
+		for k, v := range h {
+			if k == "Host" {
+				req.Host = v
+			} else {
+				req.Header.Set(k, v)
+			}
+		}
+		resp, err := e2.ts.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 403 {
+			t.Errorf("GET / with %v: %d, want 403", h, resp.StatusCode)
+		}
+	}
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/aria-node/aria/dashboard"
 	"github.com/aria-node/aria/gateway"
 	"github.com/aria-node/aria/node"
 	"github.com/aria-node/aria/openai"
@@ -142,7 +143,7 @@ func apiStartCommand() *cli.Command {
 			srv := gw.Server(openai.Config{Version: node.Version,
 				Access: openai.Access{BindHost: c.String("host"), Port: ln.Addr().(*net.TCPAddr).Port,
 					Origins: c.StringSlice("cors-origins"), Hosts: c.StringSlice("allowed-hosts")},
-				Platform: platform})
+				Platform: platform, UI: dashboard.Handler()})
 			done := make(chan error, 1)
 			go func() { done <- srv.Serve(ln) }()
 			slog.Info("OpenAI-compatible gateway listening", "url", "http://"+ln.Addr().String()+"/v1", "node", url, "node_reachable", gw.Reachable())

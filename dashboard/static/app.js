@@ -107,7 +107,7 @@
       throw new NodeDown('Cannot reach the node at ' + location.host + ' (' + e.message + ').');
     }
     nodeUp();
-    if (res.status === 401 && auth.jwt && !retried && await refreshJWT()) return api(path, opts, true);
+    if (res.status === 401 && auth.jwt && !retried && path.startsWith('/api/') && await refreshJWT()) return api(path, opts, true);
     if (res.ok && opts.raw) return res;
     const text = await res.text();
     let data = null;
@@ -191,7 +191,8 @@
   $('signin-btn').addEventListener('click', () => { afterSignIn = current && current !== 'signin' ? current : 'chat'; location.hash = '#signin'; });
   $('signout-btn').addEventListener('click', async () => {
     if (auth.refresh) { try { await api('/api/auth/logout', { method: 'POST', body: { refresh_token: auth.refresh } }); } catch { /* signing out anyway */ } }
-    auth = {}; saveAuth(); location.hash = '#chat';
+    auth = {}; saveAuth();
+    if (location.hash === '#chat') show('chat'); else location.hash = '#chat';
   });
   function signedIn() { setMsg($('signin-msg'), ''); location.hash = '#' + (afterSignIn === 'signin' ? 'chat' : afterSignIn); }
   $('form-key').addEventListener('submit', async (ev) => {
@@ -226,14 +227,19 @@
     if (!a && m.owned_by && m.owned_by !== 'aria-protocol') return 'upstream ' + m.owned_by;
     return 'local';
   }
+  // A user signed in with a login (a JWT, no API key) chats through the ARES chat API,
+  // /api/chat/stream, where the tenant's agents pick the model; /v1 needs a key.
+  const viaARES = () => !auth.key && !!auth.jwt;
   async function loadChat() {
-    const list = await api('/v1/models');
+    let list = null;
+    try { list = await api('/v1/models'); } catch (e) { if (!(viaARES() && e instanceof ApiError && e.status === 401)) throw e; }
     models = (list && list.data) || [];
     const sel = $('chat-model'), keep = sel.value;
     sel.replaceChildren(...models.map((m) => h('option', { value: m.id, text: `${m.id} (${modelKind(m)}${m.aria && m.aria.synthetic ? ', synthetic' : ''})` })));
-    if (!models.length) sel.append(h('option', { value: '', text: 'No model available' }));
+    if (viaARES()) sel.prepend(h('option', { value: '', text: 'Default agent (ARES chat)' }));
+    else if (!models.length) sel.append(h('option', { value: '', text: 'No model available' }));
     if (models.some((m) => m.id === keep)) sel.value = keep;
-    $('chat-send').disabled = !models.length || !!chatAbort;
+    $('chat-send').disabled = (!models.length && !viaARES()) || !!chatAbort;
     updateSynthetic();
   }
   function updateSynthetic() {
@@ -262,7 +268,7 @@
     const text = $('chat-input').value.trim();
     const model = $('chat-model').value;
     if (!text || chatAbort) return;
-    if (!model) { setMsg($('chat-msg'), 'No model to send to: pull or load one first (Models).', 'error'); return; }
+    if (!model && !viaARES()) { setMsg($('chat-msg'), 'No model to send to: pull or load one first (Models).', 'error'); return; }
     setMsg($('chat-msg'), '');
     $('chat-input').value = '';
     convo.push({ role: 'user', content: text });
@@ -285,12 +291,16 @@
       if (!data || data === '[DONE]') return;
       let obj;
       try { obj = JSON.parse(data); } catch { return; }
-      if (obj.error) throw new ApiError(500, obj.error.message || String(obj.error), obj.error.code);
+      if (obj.error) throw new ApiError(500, obj.error.message || String(obj.error), obj.error.code || obj.code);
       if (obj.usage) usage = obj.usage;
-      const c = obj.choices && obj.choices[0];
-      if (!c) return;
-      if (c.finish_reason) finish = c.finish_reason;
-      const piece = c.delta && c.delta.content;
+      let piece;
+      if (typeof obj.delta === 'string') piece = obj.delta; // ARES: {delta}, then a last event with finish_reason
+      else {
+        const c = obj.choices && obj.choices[0];
+        if (!c) { if (obj.finish_reason) finish = obj.finish_reason; return; }
+        if (c.finish_reason) finish = c.finish_reason;
+        piece = c.delta && c.delta.content;
+      }
       if (piece) {
         const now = performance.now();
         if (!tFirst) tFirst = now;
@@ -303,10 +313,12 @@
       }
     };
     try {
-      const res = await api('/v1/chat/completions', {
-        method: 'POST', raw: true, signal: ctl.signal,
-        body: { model, messages, stream: true, stream_options: { include_usage: true }, temperature: Number.isFinite(temperature) ? temperature : 1, max_tokens: Number.isFinite(maxTokens) ? maxTokens : 128 },
-      });
+      const res = viaARES()
+        ? await api('/api/chat/stream', { method: 'POST', raw: true, signal: ctl.signal, body: model ? { messages, model } : { messages } })
+        : await api('/v1/chat/completions', {
+          method: 'POST', raw: true, signal: ctl.signal,
+          body: { model, messages, stream: true, stream_options: { include_usage: true }, temperature: Number.isFinite(temperature) ? temperature : 1, max_tokens: Number.isFinite(maxTokens) ? maxTokens : 128 },
+        });
       const reader = res.body.getReader(), dec = new TextDecoder();
       let buf = '';
       for (;;) {
@@ -324,7 +336,7 @@
       else failed = e.message || String(e);
     } finally {
       if (chatAbort === ctl) chatAbort = null;
-      $('chat-send').disabled = !models.length; $('chat-stop').disabled = true;
+      $('chat-send').disabled = !models.length && !viaARES(); $('chat-stop').disabled = true;
     }
     const tokens = usage ? usage.completion_tokens : chunks;
     const parts = [];
