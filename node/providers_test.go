@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/aria-node/aria/agents"
 	"github.com/aria-node/aria/consent"
 	"github.com/aria-node/aria/openai"
 	"github.com/aria-node/aria/providers"
@@ -368,4 +369,15 @@ func TestProvidersConfigErrorsStopTheNode(t *testing.T) {
 	}
 	_ = filepath.Join
 	_ = bytes.NewReader
+}
+
+// The agents' adapter reaches the kernel through the local provider as remote work.
+func TestAgentsModelOnTheLocalProvider(t *testing.T) {
+	up := upstreamtest.Start(t)
+	n, _ := providersNode(t, up, nil)
+	m := agents.RegistryModel{Registry: n.Providers()}
+	resp, err := m.Chat(t.Context(), agents.ModelRequest{Model: "local", MaxTokens: 4, Messages: []agents.Message{{Role: "user", Content: "hello"}}})
+	if err != nil || resp.CompletionTokens == 0 {
+		t.Fatalf("agents model on the kernel: %+v %v", resp, err)
+	}
 }
