@@ -86,6 +86,13 @@ func serve(t *testing.T, n *node.Node, gcfg gateway.Config, platform func(http.H
 // do sends one request with a bounded time and returns its status and body.
 func do(t *testing.T, method, url, body string, header ...string) (int, string) {
 	t.Helper()
+	code, b, _ := doH(t, method, url, body, header...)
+	return code, b
+}
+
+// doH is do that also returns the response's header.
+func doH(t *testing.T, method, url, body string, header ...string) (int, string, http.Header) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, method, url, strings.NewReader(body))
@@ -105,7 +112,7 @@ func do(t *testing.T, method, url, body string, header ...string) (int, string) 
 	if err != nil {
 		t.Fatal(err)
 	}
-	return resp.StatusCode, string(b)
+	return resp.StatusCode, string(b), resp.Header
 }
 
 const chat = `{"model":"aria-tiny-1bit","messages":[{"role":"user","content":"hi"}],"max_tokens":2}`
@@ -125,8 +132,12 @@ func TestGatewayIsNotTheOwnerUnlessToldSo(t *testing.T) {
 	}
 
 	plain := serve(t, n, gateway.Config{}, nil)
-	if code, body := do(t, "POST", plain+"/v1/chat/completions", chat); !refused(code, body) {
+	code, body, h := doH(t, "POST", plain+"/v1/chat/completions", chat)
+	if !refused(code, body) {
 		t.Fatalf("gateway without --owner, loopback client: %d %s, want a max_concurrent refusal", code, body)
+	}
+	if ra := h.Get("Retry-After"); ra != "1" { // the node's refusal, carried: a full node says retry in 1 s
+		t.Fatalf("refusal through the gateway: Retry-After %q, want 1", ra)
 	}
 
 	tok, err := node.ReadOwnerToken(dataDir)

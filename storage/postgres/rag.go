@@ -81,7 +81,6 @@ func (s *RAGStore) Ingest(ctx context.Context, c rag.Collection, doc rag.Documen
 			return fmt.Errorf("%w: %s (%d dims), offered %s (%d dims)", rag.ErrEmbedderChanged, info.Embedder, info.Dim, c.Embedder, c.Dim)
 		}
 		chunkRows := make([][]any, len(chunks))
-		var postRows [][]any
 		for i, ch := range chunks {
 			seq := int64(info.Chunks + i + 1)
 			var vec []byte
@@ -91,18 +90,12 @@ func (s *RAGStore) Ingest(ctx context.Context, c rag.Collection, doc rag.Documen
 				}
 				vec = rag.EncodeVector(ch.Vector)
 			}
-			chunkRows[i] = []any{c.Tenant, c.Name, seq, ch.ID, ch.DocumentID, ch.Index, ch.Content, []byte(orEmpty(ch.Metadata)), vec}
-			for _, t := range ch.Terms {
-				postRows = append(postRows, []any{c.Tenant, c.Name, t.Term, seq, t.TF})
-			}
+			chunkRows[i] = []any{c.Tenant, c.Name, seq, ch.ID, ch.DocumentID, ch.Index, ch.Content, []byte(orEmpty(ch.Metadata)), vec,
+				rag.EncodePostings(ch.Terms)}
 		}
 		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"ares_rag_chunks"},
-			[]string{"tenant_id", "collection", "seq", "id", "document_id", "idx", "content", "metadata", "vector"},
+			[]string{"tenant_id", "collection", "seq", "id", "document_id", "idx", "content", "metadata", "vector", "postings"},
 			pgx.CopyFromRows(chunkRows)); err != nil {
-			return err
-		}
-		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"ares_rag_postings"},
-			[]string{"tenant_id", "collection", "term", "seq", "tf"}, pgx.CopyFromRows(postRows)); err != nil {
 			return err
 		}
 		if _, err := tx.Exec(ctx, `INSERT INTO ares_rag_documents (tenant_id, collection, id, strategy, metadata, chunk_ids, created_at)
@@ -152,8 +145,8 @@ func (s *RAGStore) Collections(ctx context.Context, tenant string) ([]rag.Collec
 	return out, ragWrap("rag collections", rows.Err())
 }
 
-// Load implements rag.Store: one repeatable-read snapshot, so chunks, postings and
-// vectors agree.
+// Load implements rag.Store: one repeatable-read snapshot, so the collection record
+// and its chunks agree.
 func (s *RAGStore) Load(ctx context.Context, tenant, name string) (rag.Collection, []rag.Chunk, error) {
 	var c rag.Collection
 	var chunks []rag.Chunk
@@ -165,53 +158,32 @@ func (s *RAGStore) Load(ctx context.Context, tenant, name string) (rag.Collectio
 			return err
 		}
 		chunks = make([]rag.Chunk, 0, c.Chunks)
-		bySeq := make(map[int64]int, c.Chunks)
-		rows, err := tx.Query(ctx, `SELECT seq, id, document_id, idx, content, metadata, vector FROM ares_rag_chunks
+		rows, err := tx.Query(ctx, `SELECT id, document_id, idx, content, metadata, vector, postings FROM ares_rag_chunks
 			WHERE tenant_id = $1 AND collection = $2 ORDER BY seq`, tenant, name)
 		if err != nil {
 			return err
 		}
 		for rows.Next() {
-			var seq int64
 			var ch rag.Chunk
-			var meta, vec []byte
-			if err := rows.Scan(&seq, &ch.ID, &ch.DocumentID, &ch.Index, &ch.Content, &meta, &vec); err != nil {
+			var meta, vec, post []byte
+			if err := rows.Scan(&ch.ID, &ch.DocumentID, &ch.Index, &ch.Content, &meta, &vec, &post); err != nil {
 				rows.Close()
 				return err
 			}
 			ch.Metadata = meta
+			if ch.Terms, err = rag.DecodePostings(post); err != nil {
+				rows.Close()
+				return err
+			}
 			if c.Dim > 0 && vec != nil {
 				if ch.Vector, err = rag.DecodeVector(vec, c.Dim); err != nil {
 					rows.Close()
 					return err
 				}
 			}
-			bySeq[seq] = len(chunks)
 			chunks = append(chunks, ch)
 		}
 		rows.Close()
-		if err := rows.Err(); err != nil {
-			return err
-		}
-		rows, err = tx.Query(ctx, `SELECT term, seq, tf FROM ares_rag_postings
-			WHERE tenant_id = $1 AND collection = $2 ORDER BY term COLLATE "C", seq`, tenant, name)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			var term string
-			var seq int64
-			var tf int
-			if err := rows.Scan(&term, &seq, &tf); err != nil {
-				return err
-			}
-			i, ok := bySeq[seq]
-			if !ok {
-				return fmt.Errorf("rag collection %q: a posting of a missing chunk", name)
-			}
-			chunks[i].Terms = append(chunks[i].Terms, rag.TermFreq{Term: term, TF: tf})
-		}
 		return rows.Err()
 	})
 	return c, chunks, ragWrap("rag load", err)
@@ -243,8 +215,8 @@ func (s *RAGStore) SetVectors(ctx context.Context, tenant, name, embedder string
 	return ragWrap("rag vectors", err)
 }
 
-// Delete implements rag.Store: the collection's rows cascade to its documents,
-// chunks (with their vectors) and postings.
+// Delete implements rag.Store: the collection's rows cascade to its documents and
+// chunks (with their vectors and postings).
 func (s *RAGStore) Delete(ctx context.Context, tenant, name string) error {
 	tag, err := s.pool.Exec(ctx, `DELETE FROM ares_rag_collections WHERE tenant_id = $1 AND name = $2`, tenant, name)
 	if err != nil {

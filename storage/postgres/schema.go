@@ -157,4 +157,8 @@ var migrations = []string{
 		PRIMARY KEY (tenant_id, collection, term, seq),
 		FOREIGN KEY (tenant_id, collection) REFERENCES ares_rag_collections ON DELETE CASCADE
 	);`,
+	// 4: RAG postings move into the chunk row (rag.EncodePostings), appended with it,
+	// instead of a row per term and chunk (the inverted index is built in memory).
+	`ALTER TABLE ares_rag_chunks ADD COLUMN postings bytea NOT NULL DEFAULT '\x00';
+	DROP TABLE ares_rag_postings;`,
 }
