@@ -123,8 +123,9 @@
   function nodeDown(msg) {
     $('banner-text').textContent = msg + ' Is it running? Nothing on this page is lost; retry when it is back.';
     $('banner').hidden = false;
+    document.body.classList.add('down'); // what the page shows is from before the node went away
   }
-  function nodeUp() { $('banner').hidden = true; }
+  function nodeUp() { $('banner').hidden = true; document.body.classList.remove('down'); }
 
   // Errors of a view: node down → banner; 401 → sign in; others → the view's message.
   function fail(e, el) {
