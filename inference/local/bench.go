@@ -203,3 +203,109 @@ func median(x []float64) float64 {
 
 // Median returns the median of x (0 for none): benchmarks repeat runs and report it.
 func Median(x []float64) float64 { return median(x) }
+
+// KernelParallelBench is the bare kernel's aggregate decode speed with nSeq sequences
+// decoded together (one llama_decode holds the next token of every sequence), as the
+// engine's batch does: the engine's parallel figures are compared with it.
+type KernelParallelBench struct {
+	Seqs          int
+	Tokens        int
+	Elapsed       time.Duration
+	AggregateTokS float64
+}
+
+// BenchKernelParallel loads path on its own and runs a bare greedy decode of nSeq
+// sequences (short distinct prompts) for nDecode steps each, with threads CPU threads.
+func BenchKernelParallel(ctx context.Context, path string, threads, nSeq, nDecode int) (KernelParallelBench, error) {
+	m, err := llamacpp.LoadModel(path, llamacpp.ModelParams{UseMmap: true})
+	if err != nil {
+		return KernelParallelBench{}, err
+	}
+	defer m.Close()
+	prompts := make([][]int32, nSeq)
+	for i := range prompts {
+		p := BenchPrompt(m.NVocab(), BenchShortPrompt+nSeq)
+		prompts[i] = p[i : i+BenchShortPrompt]
+	}
+	const warm = 4
+	var start time.Time
+	_, err = kernelDecode(ctx, m, threads, prompts, warm+nDecode, func(step int) {
+		if step == warm {
+			start = time.Now()
+		}
+	}, nil)
+	if err != nil {
+		return KernelParallelBench{}, err
+	}
+	elapsed := time.Since(start)
+	r := KernelParallelBench{Seqs: nSeq, Tokens: nSeq * nDecode, Elapsed: elapsed}
+	r.AggregateTokS = float64(r.Tokens) / elapsed.Seconds()
+	return r, nil
+}
+
+// kernelDecode decodes every prompt as its own sequence in one fresh context (one KV
+// stream per sequence, as the runner's), then nDecode greedy steps with the next token
+// of every sequence in one batch. beforeStep (may be nil) runs before each step's
+// decode; onLogits (may be nil) sees each sequence's logits at each step (step -1: the
+// prompt's last position). It returns the generated tokens of each sequence.
+func kernelDecode(ctx context.Context, m *llamacpp.Model, threads int, prompts [][]int32, nDecode int, beforeStep func(step int), onLogits func(seq, step int, logits []float32)) ([][]int32, error) {
+	n, maxLen := len(prompts), 0
+	for _, p := range prompts {
+		maxLen = max(maxLen, len(p))
+	}
+	c, err := llamacpp.NewContext(m, llamacpp.ContextParams{NCtx: n * (maxLen + nDecode + 32), NBatch: max(n*maxLen, 1), NSeqMax: n, Threads: threads})
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	b, err := llamacpp.NewBatch(max(n*maxLen, 1))
+	if err != nil {
+		return nil, err
+	}
+	defer b.Close()
+	idx := make([]int, n)
+	for s, p := range prompts {
+		for i, tok := range p {
+			j := b.Add(tok, i, s, i == len(p)-1)
+			if i == len(p)-1 {
+				idx[s] = j
+			}
+		}
+	}
+	if err := c.Decode(b); err != nil {
+		return nil, fmt.Errorf("prompt decode: %w", err)
+	}
+	out := make([][]int32, n)
+	last := make([]int32, n)
+	for s := range n {
+		lg := c.Logits(idx[s])
+		if onLogits != nil {
+			onLogits(s, -1, lg)
+		}
+		last[s] = argmax(lg)
+	}
+	for step := range nDecode {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		b.Clear()
+		for s := range n {
+			idx[s] = b.Add(last[s], len(prompts[s])+step, s, true)
+		}
+		if beforeStep != nil {
+			beforeStep(step)
+		}
+		if err := c.Decode(b); err != nil {
+			return nil, fmt.Errorf("decode: %w", err)
+		}
+		for s := range n {
+			lg := c.Logits(idx[s])
+			if onLogits != nil {
+				onLogits(s, step, lg)
+			}
+			out[s] = append(out[s], last[s])
+			last[s] = argmax(lg)
+		}
+	}
+	return out, nil
+}
