@@ -40,10 +40,13 @@ type benchReport struct {
 	SampledRatio  float64             `json:"engine_sampled_to_kernel_ratio"`
 	Parallel      []local.EngineBench `json:"parallel"`
 	ParallelRatio float64             `json:"parallel_max_to_1_ratio,omitempty"`
-	SystemInfo    string              `json:"system_info"`
-	HTTP          *httpReport         `json:"http,omitempty"`
-	Contract      *contractReport     `json:"contract,omitempty"`
-	Contend       *contendReport      `json:"contend,omitempty"`
+	// The bare kernel with the same numbers of sequences in one batch (with --kernel).
+	KernelParallel      []local.KernelParallelBench `json:"kernel_parallel,omitempty"`
+	KernelParallelRatio float64                     `json:"kernel_parallel_max_to_1_ratio,omitempty"`
+	SystemInfo          string                      `json:"system_info"`
+	HTTP                *httpReport                 `json:"http,omitempty"`
+	Contract            *contractReport             `json:"contract,omitempty"`
+	Contend             *contendReport              `json:"contend,omitempty"`
 }
 
 // contractReport: the owner's decode on an engine under the default contract (25% for
@@ -179,19 +182,35 @@ func benchCommand() *cli.Command {
 			rep.EngineRatio, rep.SampledRatio = local.Median(rg), local.Median(rs)
 			for _, p := range levels {
 				var runs []local.EngineBench
+				var kruns []local.KernelParallelBench
 				for range reps {
 					b, err := local.BenchEngine(c.Context, e, info.ID, p, nDecode, greedy)
 					if err != nil {
 						return fmt.Errorf("parallel %d: %w", p, err)
 					}
 					runs = append(runs, b)
+					if c.Bool("kernel") {
+						k, err := local.BenchKernelParallel(c.Context, path, threads, p, nDecode)
+						if err != nil {
+							return fmt.Errorf("kernel parallel %d: %w", p, err)
+						}
+						kruns = append(kruns, k)
+					}
 				}
 				slices.SortFunc(runs, func(a, b local.EngineBench) int { return cmp.Compare(a.AggregateTokS, b.AggregateTokS) })
 				rep.Parallel = append(rep.Parallel, runs[len(runs)/2])
 				fmt.Fprintf(os.Stderr, "  parallel %d: %.2f tok/s aggregate\n", p, runs[len(runs)/2].AggregateTokS)
+				if len(kruns) > 0 {
+					slices.SortFunc(kruns, func(a, b local.KernelParallelBench) int { return cmp.Compare(a.AggregateTokS, b.AggregateTokS) })
+					rep.KernelParallel = append(rep.KernelParallel, kruns[len(kruns)/2])
+					fmt.Fprintf(os.Stderr, "  kernel parallel %d: %.2f tok/s aggregate\n", p, kruns[len(kruns)/2].AggregateTokS)
+				}
 			}
 			if len(rep.Parallel) > 1 && rep.Parallel[0].Parallel == 1 {
 				rep.ParallelRatio = rep.Parallel[len(rep.Parallel)-1].AggregateTokS / rep.Parallel[0].AggregateTokS
+			}
+			if k := rep.KernelParallel; len(k) > 1 && k[0].Seqs == 1 {
+				rep.KernelParallelRatio = k[len(k)-1].AggregateTokS / k[0].AggregateTokS
 			}
 			if c.Bool("via-http") {
 				kernel := func() (float64, error) {
@@ -236,6 +255,12 @@ func printBench(r benchReport) {
 	}
 	if r.ParallelRatio > 0 {
 		fmt.Fprintf(tw, "aggregate %d-parallel / 1-parallel\t%.2f\n", r.Parallel[len(r.Parallel)-1].Parallel, r.ParallelRatio)
+	}
+	for _, k := range r.KernelParallel {
+		fmt.Fprintf(tw, "kernel aggregate, %d sequences\t%.2f tok/s  (bare loop, one batch)\n", k.Seqs, k.AggregateTokS)
+	}
+	if r.KernelParallelRatio > 0 {
+		fmt.Fprintf(tw, "kernel aggregate %d / 1 sequences\t%.2f\n", r.KernelParallel[len(r.KernelParallel)-1].Seqs, r.KernelParallelRatio)
 	}
 	if h := r.HTTP; h != nil {
 		fmt.Fprintf(tw, "HTTP streamed decode\t%.2f tok/s  (ratio to kernel %.3f, to direct engine %.3f)\n", h.HTTPTokS, h.HTTPToKernel, h.HTTPToDirect)
