@@ -2,10 +2,7 @@ package ares
 
 import (
 	"context"
-	"errors"
 	"net/http"
-
-	"github.com/aria-node/aria/providers"
 )
 
 // NodeView is what the admin endpoints report about the node itself: its models
@@ -70,23 +67,4 @@ func (p *Platform) adminServices(w http.ResponseWriter, r *http.Request) {
 		services = p.cfg.Node.Services(r.Context())
 	}
 	writeJSON(w, http.StatusOK, services)
-}
-
-// ProviderError maps a providers error to its ARES answer: an upstream's rate limit is
-// 429 RATE_LIMIT_EXCEEDED with retry_after (as documented), a timeout 504, an unknown
-// model or empty tier 404, any other provider failure 502.
-func ProviderError(err error) (status int, body any) {
-	var rl *providers.RateLimitError
-	var ue *providers.UpstreamError
-	switch {
-	case errors.As(err, &rl):
-		return http.StatusTooManyRequests, aresError{Error: rl.Error(), Code: "RATE_LIMIT_EXCEEDED", RetryAfter: max(rl.RetryAfter, 1)}
-	case errors.Is(err, providers.ErrUnknownModel):
-		return http.StatusNotFound, aresError{Error: err.Error(), Code: "MODEL_NOT_FOUND"}
-	case errors.As(err, &ue) && ue.Timeout:
-		return http.StatusGatewayTimeout, aresError{Error: ue.Error(), Code: "UPSTREAM_TIMEOUT"}
-	case errors.As(err, &ue) && ue.Status == http.StatusServiceUnavailable:
-		return http.StatusServiceUnavailable, aresError{Error: ue.Msg, Code: "SERVICE_UNAVAILABLE", RetryAfter: ue.RetryAfter}
-	}
-	return http.StatusBadGateway, aresError{Error: err.Error(), Code: "UPSTREAM_ERROR"}
 }

@@ -24,7 +24,7 @@ const tinyModel = "aria-tiny-1bit"
 // providersNode starts a node (tiny model, one thread) with an upstream "up" serving
 // big (tier powerful) and fast-up (tier fast), fast-local (the kernel, tier fast), and
 // its API with the platform layer on an httptest server, as Start wires it.
-func providersNode(t *testing.T, up *upstreamtest.Server, mod func(*Config)) (*Node, *httptest.Server) {
+func providersNode(t testing.TB, up *upstreamtest.Server, mod func(*Config)) (*Node, *httptest.Server) {
 	t.Helper()
 	t.Setenv("ARIA_TEST_UP_KEY", "sk-never-logged")
 	t.Setenv("ARIA_ADMIN_SECRET", "admin-secret-for-tests")

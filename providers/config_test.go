@@ -1,6 +1,8 @@
 package providers_test
 
 import (
+	"bytes"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -100,8 +102,12 @@ func TestParseConfigTOMLAndJSON(t *testing.T) {
 			cl, _ := providers.NewClient(b, "http://in-process/v1", "")
 			reg.AddProvider(cl, true)
 		}
-		if err := c.Apply(reg, func(k string) string { return env[k] }, nil); err != nil {
+		var logs bytes.Buffer
+		if err := c.Apply(reg, func(k string) string { return env[k] }, slog.New(slog.NewTextHandler(&logs, nil))); err != nil {
 			t.Fatalf("%s: apply: %v", f.Source, err)
+		}
+		if strings.Contains(logs.String(), "gsk_x") || strings.Contains(logs.String(), "sk-x") || !strings.Contains(logs.String(), "GROQ_API_KEY") {
+			t.Fatalf("%s: logs name the variable, never the key: %s", f.Source, logs.String())
 		}
 		var names []string
 		for _, m := range reg.Models() {
