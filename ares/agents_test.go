@@ -235,7 +235,7 @@ func TestARESChatStream(t *testing.T) {
 }
 
 func TestARESChatKeepAliveAndEndlessStream(t *testing.T) {
-	e := newAgentEnv(t, agents.LoopConfig{MaxAnswerBytes: 32 << 10, ModelTimeout: time.Second}, envOpts{keepAlive: 50 * time.Millisecond})
+	e := newAgentEnv(t, agents.LoopConfig{MaxAnswerBytes: 32 << 10}, envOpts{keepAlive: 50 * time.Millisecond})
 	_, key := e.tenant("acme", "pro")
 	e.up.Enqueue(upstreamtest.Reply{Content: "slow answer", Delay: 400 * time.Millisecond})
 	evs, comments, res := e.stream(t, "/v1/chat/stream", key, `{"message": "x", "agent_type": "classifier"}`)
@@ -258,9 +258,11 @@ func TestARESChatKeepAliveAndEndlessStream(t *testing.T) {
 		t.Fatalf("garbage: %s", r.body)
 	}
 	// An upstream that never answers: the model call's deadline, a clean 504.
-	e.up.Enqueue(upstreamtest.Reply{Hang: true})
+	h := newAgentEnv(t, agents.LoopConfig{ModelTimeout: 500 * time.Millisecond}, envOpts{})
+	_, hkey := h.tenant("acme", "pro")
+	h.up.Enqueue(upstreamtest.Reply{Hang: true})
 	start = time.Now()
-	r = e.withKey(key, "POST", "/v1/chat", `{"message": "x", "agent_type": "classifier"}`)
+	r = h.withKey(hkey, "POST", "/v1/chat", `{"message": "x", "agent_type": "classifier"}`)
 	want(t, r, 504)
 	if r.json(t)["code"] != "UPSTREAM_TIMEOUT" || time.Since(start) > 20*time.Second {
 		t.Fatalf("hang: %s after %v", r.body, time.Since(start))
