@@ -137,7 +137,7 @@ FUZZ_TARGETS := models:FuzzImport inference/gguf:FuzzDecode openai:FuzzDecodeCha
 	inference/jsonschema:FuzzParse inference/jsonschema:FuzzSchemaGrammar openai:FuzzDecodeOtherBodies \
 	storage/bolt:FuzzOpen providers:FuzzDecodeUpstream \
 	rag:FuzzChunker ares:FuzzRAGBodies storage/bolt:FuzzRAGRecords \
-	agents:FuzzCalculator agents:FuzzDecodeTOON
+	agents:FuzzCalculator agents:FuzzDecodeTOON ares:FuzzAgentBodies
 fuzz: $(GOWORK_FILE)
 	@for t in $(FUZZ_TARGETS); do \
 		echo "fuzz $$t"; $(GO) test -run '^$$' -fuzz "^$${t#*:}$$" -fuzztime $(FUZZTIME) ./$${t%%:*}/ || exit 1; \

@@ -237,8 +237,11 @@ func (t *ChatTurn) Run(ctx context.Context, onDelta func(string) error, usage fu
 		out.Model = model
 	}
 	bg := context.WithoutCancel(ctx)
-	s.recordRun(bg, t, a, start, res, err)
+	r := s.turnRun(t, a, start, res, err)
 	if err != nil {
+		if serr := s.store.AddRun(bg, r); serr != nil {
+			s.log.Warn("record agent run", "agent", a.Name, "err", serr)
+		}
 		return out, err
 	}
 	c := t.conv
@@ -248,13 +251,20 @@ func (t *ChatTurn) Run(ctx context.Context, onDelta func(string) error, usage fu
 		c.Messages = c.Messages[len(c.Messages)-maxConversationLen:]
 	}
 	c.UpdatedAt = s.now().UTC()
+	if ts, ok := s.store.(TurnSaver); ok {
+		return out, ts.SaveTurn(bg, c, r)
+	}
 	if serr := s.store.SaveConversation(bg, c); serr != nil {
 		return out, serr
+	}
+	if serr := s.store.AddRun(bg, r); serr != nil {
+		s.log.Warn("record agent run", "agent", a.Name, "err", serr)
 	}
 	return out, nil
 }
 
-func (s *Service) recordRun(ctx context.Context, t *ChatTurn, a Agent, start time.Time, res LoopResult, err error) {
+// turnRun is the run a chat turn records.
+func (s *Service) turnRun(t *ChatTurn, a Agent, start time.Time, res LoopResult, err error) Run {
 	in, _ := jsonMarshal(map[string]any{"message": t.turn[len(t.turn)-1].Content, "context_id": t.conv.ID})
 	r := Run{ID: NewID(), TenantID: t.req.TenantID, AgentID: a.ID, AgentName: a.Name, Input: in, StartedAt: start,
 		TokensUsed: int64(res.Tokens()), Steps: res.Steps, Status: "completed"}
@@ -269,9 +279,7 @@ func (s *Service) recordRun(ctx context.Context, t *ChatTurn, a Agent, start tim
 	}
 	r.FinishedAt = s.now().UTC()
 	r.DurationMS = r.FinishedAt.Sub(start).Milliseconds()
-	if err := s.store.AddRun(ctx, r); err != nil {
-		s.log.Warn("record agent run", "agent", a.Name, "err", err)
-	}
+	return r
 }
 
 // --- conversations

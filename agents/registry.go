@@ -21,7 +21,8 @@ func (m RegistryModel) model(name string) string {
 }
 
 func toProviderRequest(req ModelRequest) providers.ChatRequest {
-	out := providers.ChatRequest{Model: req.Model, MaxTokens: req.MaxTokens, TaskType: "chat"}
+	// No task_type: "chat" is not a consent task type; the node classifies the text.
+	out := providers.ChatRequest{Model: req.Model, MaxTokens: req.MaxTokens}
 	for _, m := range req.Messages {
 		pm := providers.Message{Role: m.Role, Content: m.Content, Name: m.Name, ToolCallID: m.ToolCallID}
 		for _, c := range m.ToolCalls {

@@ -226,6 +226,12 @@ type ConversationStore interface {
 	DeleteConversation(ctx context.Context, tenantID, userID, id string) error
 }
 
+// TurnSaver is optional: a store that saves a chat turn's conversation and run in one
+// transaction (one commit instead of two).
+type TurnSaver interface {
+	SaveTurn(ctx context.Context, c Conversation, r Run) error
+}
+
 // Store is everything the package persists. Implementations: storage/bolt and
 // storage/postgres; agents/storetest is the suite both pass.
 type Store interface {

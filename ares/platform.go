@@ -31,6 +31,9 @@ type Config struct {
 	// IPRequestsPerMinute limits every route per client address; 0 is no limit.
 	IPRequestsPerMinute int
 	Logger              *slog.Logger
+	// Node reports the node's models and subsystems to /api/admin/models and
+	// /api/admin/services (nodeadmin.go); nil lists none.
+	Node NodeView
 	// RAG serves /api/rag/*; nil leaves those routes out (404, as on an ARES build
 	// without the ares-vector feature).
 	RAG *rag.Service
@@ -90,6 +93,7 @@ func (p *Platform) Wrap(next http.Handler) http.Handler {
 		{"/api/admin/alerts", map[string]http.HandlerFunc{"GET": p.alerts}},
 		{"/api/admin/alerts/{id}/resolve", map[string]http.HandlerFunc{"POST": p.resolveAlert}},
 	}
+	admin = append(admin, p.nodeAdminRoutes()...)
 	if p.ag != nil {
 		admin = append(admin, p.agentAdminRoutes()...)
 	}

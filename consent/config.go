@@ -9,36 +9,81 @@ import (
 	"os"
 	"strconv"
 	"strings"
+
+	"github.com/BurntSushi/toml"
 )
 
 // maxConfigBytes caps a config file: a contract is a few hundred bytes.
 const maxConfigBytes = 1 << 20
 
-// LoadFile reads a JSON contract (see the package doc for an example) on top of Default: fields the file does not
-// set keep their defaults. Unknown fields, malformed JSON (reported with line and column), values of the wrong
-// JSON type and invalid values are errors that name the file; invalid values are *FieldError (see FieldErrors).
+// LoadFile reads a contract from a node config file (ReadConfigFile: JSON, or TOML in the ARES style) on top of
+// Default: fields the file does not set keep their defaults. Unknown fields, malformed JSON (reported with line and
+// column), values of the wrong JSON type and invalid values are errors that name the file; invalid values are
+// *FieldError (see FieldErrors).
 func LoadFile(path string) (Contract, error) {
-	f, err := os.Open(path)
+	f, err := ReadConfigFile(path)
 	if err != nil {
-		return Contract{}, fmt.Errorf("consent: read config file: %w", err)
+		return Contract{}, err
 	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, maxConfigBytes+1))
+	return ParseConfig(f)
+}
+
+// ConfigFile is the node's config file (--config), read once and shared by the packages that own its sections: the
+// consent contract (top-level fields), providers ("providers", "models") and agents ("agents", "workflows").
+// JSON holds the file as JSON: the file itself, or its TOML converted.
+type ConfigFile struct {
+	Source string // "config file PATH", for errors
+	JSON   []byte
+	TOML   bool // converted from TOML: JSON positions in errors are not the file's
+}
+
+// OtherSections are the config file's top-level keys that other packages read; the contract ignores them. "server"
+// and "database" are ARES sections aria takes from flags and DATABASE_URL instead.
+var OtherSections = []string{"providers", "models", "agents", "workflows", "server", "database"}
+
+// ReadConfigFile reads a node config file: TOML when it is named *.toml or does not start with '{', else JSON.
+func ReadConfigFile(path string) (ConfigFile, error) {
+	fh, err := os.Open(path)
 	if err != nil {
-		return Contract{}, fmt.Errorf("consent: read config file %s: %w", path, err)
+		return ConfigFile{}, fmt.Errorf("consent: read config file: %w", err)
+	}
+	defer fh.Close()
+	data, err := io.ReadAll(io.LimitReader(fh, maxConfigBytes+1))
+	if err != nil {
+		return ConfigFile{}, fmt.Errorf("consent: read config file %s: %w", path, err)
 	}
 	if len(data) > maxConfigBytes {
-		return Contract{}, fmt.Errorf("consent: config file %s: larger than %d bytes", path, maxConfigBytes)
+		return ConfigFile{}, fmt.Errorf("consent: config file %s: larger than %d bytes", path, maxConfigBytes)
 	}
-	return parseConfig("config file "+path, data)
+	f := ConfigFile{Source: "config file " + path, JSON: data}
+	trimmed := bytes.TrimSpace(data)
+	if strings.HasSuffix(strings.ToLower(path), ".toml") || (len(trimmed) > 0 && trimmed[0] != '{' && !strings.HasSuffix(strings.ToLower(path), ".json")) {
+		if f.JSON, err = tomlToJSON(data); err != nil {
+			return ConfigFile{}, fmt.Errorf("consent: config file %s (TOML): %w", path, err)
+		}
+		f.TOML = true
+	}
+	return f, nil
 }
+
+// tomlToJSON converts a TOML document to the equivalent JSON object.
+func tomlToJSON(data []byte) ([]byte, error) {
+	var doc map[string]any
+	if _, err := toml.Decode(string(data), &doc); err != nil {
+		return nil, err
+	}
+	return json.Marshal(doc)
+}
+
+// ParseConfig decodes and validates the contract in a config file.
+func ParseConfig(f ConfigFile) (Contract, error) { return parseConfig(f.Source, f.JSON) }
 
 // parseConfig decodes and validates a config file's bytes; source names it in errors.
 func parseConfig(source string, data []byte) (Contract, error) {
 	c := Default()
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
-	if err := dec.Decode(&c); err != nil {
+	if err := dec.Decode(&fileSections{Contract: &c}); err != nil {
 		return Contract{}, decodeError(source, data, err)
 	}
 	if _, err := dec.Token(); err != io.EOF {
@@ -51,6 +96,18 @@ func parseConfig(source string, data []byte) (Contract, error) {
 	// Valid, so Normalize only puts lists and the schedule in canonical form (and reads "" as UTC): no zero is
 	// left for it to replace silently.
 	return c.Normalize(), nil
+}
+
+// fileSections is the config file as the contract reads it: its fields, and the other packages' sections skipped
+// (kept in step with OtherSections by TestOtherSectionsAreSkipped).
+type fileSections struct {
+	*Contract
+	Providers json.RawMessage `json:"providers"`
+	Models    json.RawMessage `json:"models"`
+	Agents    json.RawMessage `json:"agents"`
+	Workflows json.RawMessage `json:"workflows"`
+	Server    json.RawMessage `json:"server"`
+	Database  json.RawMessage `json:"database"`
 }
 
 // decodeError turns an encoding/json error into one that names the source, the position and, where it can, the
@@ -72,6 +129,7 @@ func decodeError(source string, data []byte, err error) error {
 		if typ.Field == "" {
 			return fmt.Errorf("consent: %s:%d:%d: want a JSON object, got %s", source, line, col, typ.Value)
 		}
+		typ.Field = strings.TrimPrefix(typ.Field, "Contract.") // the embedded contract of fileSections
 		field, _, _ := strings.Cut(typ.Field, ".")
 		if accepted, ok := acceptedByField[field]; ok {
 			return fmt.Errorf("consent: %s:%d:%d: %s: got JSON %s; must be %s", source, line, col, field, typ.Value, accepted)

@@ -251,3 +251,33 @@ func TestFromEnvDoesNotShareSlices(t *testing.T) {
 		t.Fatal("FromEnv shares slices with its argument")
 	}
 }
+
+func TestOtherSectionsAreSkipped(t *testing.T) {
+	for _, sec := range OtherSections {
+		c, err := parseConfig("test", []byte(`{"cpu_percent": 40, "`+sec+`": [{"name": "x"}]}`))
+		if err != nil || c.CPUPercent != 40 {
+			t.Errorf("section %s: %v", sec, err)
+		}
+	}
+	if _, err := parseConfig("test", []byte(`{"provider": []}`)); err == nil || !strings.Contains(err.Error(), "unknown field") {
+		t.Errorf("a misspelt section is accepted: %v", err)
+	}
+}
+
+func TestReadConfigFileTOML(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "aria.toml")
+	os.WriteFile(path, []byte("cpu_percent = 30\ndays = [\"mon\", \"tue\"]\n\n[server]\nport = 3000\n\n[[providers]]\nname = \"groq\"\n"), 0o600)
+	c, err := LoadFile(path)
+	if err != nil || c.CPUPercent != 30 || len(c.Days) != 2 {
+		t.Fatalf("%+v %v", c, err)
+	}
+	os.WriteFile(path, []byte("cpu_percent = \n"), 0o600)
+	if _, err := LoadFile(path); err == nil || !strings.Contains(err.Error(), "(TOML)") {
+		t.Fatalf("bad TOML: %v", err)
+	}
+	os.WriteFile(path, []byte("cpu_percnt = 30\n"), 0o600)
+	if _, err := LoadFile(path); err == nil || !strings.Contains(err.Error(), "unknown field") {
+		t.Fatalf("unknown TOML key: %v", err)
+	}
+}

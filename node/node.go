@@ -32,6 +32,7 @@ import (
 	"github.com/aria-node/aria/p2p"
 	"github.com/aria-node/aria/p2p/peerlink"
 	"github.com/aria-node/aria/p2p/peerproto"
+	"github.com/aria-node/aria/providers"
 )
 
 // Version is the node's software version.
@@ -70,6 +71,8 @@ type Config struct {
 	AllowedHosts []string
 	// Platform configures the ARES platform layer (keys, quotas, metering).
 	Platform PlatformConfig
+	// Providers are the config file's upstream providers and models (providers.go).
+	Providers providers.Config
 }
 
 // DefaultDataDir is $ARIA_HOME or ~/.aria.
@@ -118,8 +121,10 @@ type Node struct {
 	bgStop      context.CancelFunc
 	bg          sync.WaitGroup
 
-	platform *Platform
-	access   func(http.Handler) http.Handler
+	platform  *Platform
+	access    func(http.Handler) http.Handler
+	providers *providers.Registry
+	apiInner  http.Handler // the API without its platform layer: the built-in providers' transport
 
 	api     *openai.Server
 	apiLn   net.Listener
@@ -216,6 +221,9 @@ func (n *Node) Start(ctx context.Context) (err error) {
 		return err
 	}
 	undo = append(undo, func() { n.closeState() })
+	if err := n.startProviders(); err != nil {
+		return err
+	}
 	if err := n.startPlatform(ctx); err != nil {
 		return err
 	}
@@ -270,6 +278,7 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	n.mu.Unlock()
 	if n.apiLn != nil {
 		n.api = openai.NewServer(n.apiConfig())
+		n.apiInner = n.api.Inner()
 		n.apiDone = make(chan error, 1)
 		go func() { n.apiDone <- n.api.Serve(n.apiLn) }()
 		n.log.Info("OpenAI-compatible API listening", "url", "http://"+n.apiLn.Addr().String()+"/v1")
@@ -347,7 +356,7 @@ func (n *Node) apiConfig() openai.Config {
 	}
 	return openai.Config{Backend: n, Node: n, Energy: n, Chat: n, Intentions: n.intents, Version: Version, Logger: n.log,
 		Access:   openai.Access{BindHost: n.cfg.Host, Port: port, Origins: n.cfg.CORSOrigins, Hosts: n.cfg.AllowedHosts},
-		Platform: n.accessLayer(), UI: dashboard.Handler()}
+		Platform: n.accessLayer(), UI: dashboard.Handler(), Upstream: upstream{n}}
 }
 
 func (n *Node) apiLnClose() {

@@ -32,6 +32,8 @@ type PlatformConfig struct {
 	DatabaseURL string
 	// IPRequestsPerMinute limits each client address on every route; 0 is no limit.
 	IPRequestsPerMinute int
+	// Node reports the node's models and subsystems to the admin API (set by the node).
+	Node ares.NodeView
 	// RAGEmbedder makes the vectors of RAG's semantic search (default: the lexical
 	// embedder; a node passes its own, the loaded real model's); RAGReranker serves
 	// rerank (nil: unsupported).
@@ -154,7 +156,7 @@ func StartPlatform(ctx context.Context, cfg PlatformConfig, dataDir, host string
 		}
 	}
 	p.Agents = ag
-	p.Access = ares.New(ares.Config{Service: svc, Required: required, AdminSecret: admin, IPRequestsPerMinute: cfg.IPRequestsPerMinute, Logger: log, Agents: ag, RAG: p.RAG}).Wrap
+	p.Access = ares.New(ares.Config{Service: svc, Required: required, AdminSecret: admin, IPRequestsPerMinute: cfg.IPRequestsPerMinute, Logger: log, Agents: ag, RAG: p.RAG, Node: cfg.Node}).Wrap
 	backend := "bbolt"
 	if cfg.DatabaseURL != "" {
 		backend = "postgresql"
@@ -182,6 +184,7 @@ func (p *Platform) Close() error {
 // startPlatform starts the node's platform layer on its database.
 func (n *Node) startPlatform(ctx context.Context) error {
 	cfg := n.cfg.Platform
+	cfg.Node = n
 	if cfg.RAGEmbedder == nil {
 		cfg.RAGEmbedder = nodeEmbedder{n}
 	}

@@ -23,6 +23,10 @@ func (s *Server) handleChat(w http.ResponseWriter, r *http.Request) {
 		writeError(w, apiErr)
 		return
 	}
+	if s.cfg.Upstream != nil && s.cfg.Upstream.ServesUpstream(r.Context(), req.Model) {
+		s.serveUpstream(w, r, req)
+		return
+	}
 	p, apiErr := toEngineRequest(req)
 	if apiErr != nil {
 		writeError(w, apiErr)
@@ -342,15 +346,13 @@ func (s *Server) streamChat(w http.ResponseWriter, r *http.Request, p chatParams
 
 func (s *Server) handleModels(w http.ResponseWriter, r *http.Request) {
 	list := ModelList{Object: "list", Data: []Model{}}
-	for _, m := range s.models() {
-		list.Data = append(list.Data, m)
-	}
+	list.Data = append(list.Data, s.upstreamModels(r.Context(), s.models())...)
 	writeJSON(w, http.StatusOK, list)
 }
 
 func (s *Server) handleModel(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	for _, m := range s.models() {
+	for _, m := range s.upstreamModels(r.Context(), s.models()) {
 		if m.ID == id {
 			writeJSON(w, http.StatusOK, m)
 			return

@@ -74,6 +74,9 @@ type Config struct {
 	// Platform, when set, wraps the routes: the platform layer (ARES endpoints, API
 	// keys, quotas and metering) sees every request before the OpenAI handlers do.
 	Platform func(next http.Handler) http.Handler
+	// Upstream, when set, serves the models of configured providers, tiers and
+	// aliases (upstream.go).
+	Upstream Upstream
 	// UI, when set, serves GET and HEAD of / and /ui/… (the dashboard); every other
 	// unknown path still gets the JSON 404.
 	UI http.Handler
@@ -85,6 +88,7 @@ type Server struct {
 	log     *slog.Logger
 	metrics *metrics
 	handler http.Handler
+	inner   http.Handler // routes without platform and guard (Inner)
 	started time.Time
 	srv     *http.Server
 }
@@ -179,6 +183,7 @@ func (s *Server) routes() http.Handler {
 		writeError(w, notFound())
 	})))
 	var h http.Handler = mux
+	s.inner = s.recoverer(mux)
 	if s.cfg.Platform != nil {
 		h = s.cfg.Platform(mux)
 	}

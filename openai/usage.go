@@ -19,3 +19,7 @@ func usageSinkFrom(ctx context.Context) UsageSink {
 	s, _ := ctx.Value(usageSinkKey{}).(UsageSink)
 	return s
 }
+
+// UsageSinkFrom is the sink in ctx, or nil: the node's providers meter the turns of
+// upstream providers with it.
+func UsageSinkFrom(ctx context.Context) UsageSink { return usageSinkFrom(ctx) }

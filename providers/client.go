@@ -264,7 +264,7 @@ func (c *Client) statusError(resp *http.Response, body []byte) error {
 		Error *errorBody `json:"error"`
 	}
 	msg := http.StatusText(resp.StatusCode)
-	ue := &UpstreamError{Provider: c.name, Status: resp.StatusCode}
+	ue := &UpstreamError{Provider: c.name, Status: resp.StatusCode, RetryAfter: retryAfter(resp.Header.Get("Retry-After"))}
 	if json.Unmarshal(body, &eb) == nil && eb.Error != nil && eb.Error.Message != "" {
 		msg, ue.Type, ue.Code = eb.Error.Message, eb.Error.Type, eb.Error.code()
 	}

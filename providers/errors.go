@@ -30,6 +30,8 @@ type UpstreamError struct {
 	Msg      string
 	// Type and Code are the upstream's error.type and error.code, when it sent them.
 	Type, Code string
+	// RetryAfter is the upstream's Retry-After in seconds (0: none).
+	RetryAfter int
 	Err        error
 }
 

@@ -43,6 +43,37 @@ type Registry struct {
 	byName    map[string]int
 	def       string // provider for names nobody configured ("" = none)
 	log       *slog.Logger
+	usage     func(context.Context, *ChatResponse)
+	tierDef   map[string]func() []Target
+}
+
+// SetTierDefault gives tier the models fn returns when no configured model has the
+// tier (a node: tier "local" is its own first model).
+func (r *Registry) SetTierDefault(tier string, fn func() []Target) {
+	r.mu.Lock()
+	if r.tierDef == nil {
+		r.tierDef = map[string]func() []Target{}
+	}
+	r.tierDef[tier] = fn
+	r.mu.Unlock()
+}
+
+// IsBuiltin reports whether provider is one of the node's own.
+func (r *Registry) IsBuiltin(provider string) bool {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return r.builtin[provider]
+}
+
+// SetUsageHook sets what the registry calls with every turn an upstream (not a
+// built-in provider) served, to meter it: the upstream's usage, or for a stream cut
+// short after it began (the client went away, the upstream failed), an estimate of
+// what was delivered. Built-in providers meter themselves: their in-process handler
+// sees the same context.
+func (r *Registry) SetUsageHook(fn func(ctx context.Context, resp *ChatResponse)) {
+	r.mu.Lock()
+	r.usage = fn
+	r.mu.Unlock()
 }
 
 // NewRegistry makes an empty registry.
@@ -135,6 +166,9 @@ func (r *Registry) Resolve(name string) ([]Target, error) {
 				out = append(out, Target{Name: m.Name, Provider: m.Provider, ModelID: m.ModelID})
 			}
 		}
+		if len(out) == 0 && r.tierDef[name] != nil {
+			out = r.tierDef[name]()
+		}
 		if len(out) == 0 {
 			return nil, fmt.Errorf("%w: no model is configured for tier '%s'", ErrUnknownModel, name)
 		}
@@ -188,17 +222,33 @@ func (r *Registry) run(ctx context.Context, req ChatRequest, fn func(Delta) erro
 		}
 		var resp *ChatResponse
 		streamed := false
+		var delivered Message
 		if fn != nil {
-			resp, err = p.ChatStream(ctx, preq, func(d Delta) error { streamed = true; return fn(d) })
+			resp, err = p.ChatStream(ctx, preq, func(d Delta) error {
+				streamed = true
+				delivered.Content += d.Content
+				for _, tc := range d.ToolCalls {
+					delivered.Content += tc.Name + tc.Arguments
+				}
+				return fn(d)
+			})
 		} else {
 			resp, err = p.Chat(ctx, preq)
 		}
+		hook := r.usageHook(builtin)
 		if err == nil {
 			resp.Model, resp.Provider, resp.Failed = t.Name, t.Provider, failed
 			if resp.ModelID == "" {
 				resp.ModelID = t.ModelID
 			}
+			if hook != nil {
+				hook(ctx, resp)
+			}
 			return resp, nil
+		}
+		if streamed && hook != nil {
+			hook(ctx, &ChatResponse{Model: t.Name, ModelID: t.ModelID, Provider: t.Provider, Message: delivered,
+				Usage: estimateUsage(preq, delivered), UsageEstimated: true, Failed: failed})
 		}
 		lastErr = err
 		if streamed || ctx.Err() != nil || !fallbackable(err) || i == len(targets)-1 {
@@ -216,6 +266,15 @@ func fallbackable(err error) bool {
 	var rl *RateLimitError
 	var ue *UpstreamError
 	return errors.As(err, &rl) || errors.As(err, &ue) || errors.Is(err, ErrUnknownModel)
+}
+
+func (r *Registry) usageHook(builtin bool) func(context.Context, *ChatResponse) {
+	if builtin {
+		return nil
+	}
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return r.usage
 }
 
 func (r *Registry) lookup(name string) (Provider, bool) {

@@ -10,15 +10,17 @@ import (
 // doc); a Provider receives its own model id there. Zero values are left out of the
 // upstream request, so the upstream's defaults apply.
 type ChatRequest struct {
-	Model       string    `json:"model"`
-	Messages    []Message `json:"messages"`
-	Tools       []Tool    `json:"tools,omitempty"`
-	ToolChoice  any       `json:"tool_choice,omitempty"` // "auto", "none", "required" or {"type":"function",...}
-	MaxTokens   int       `json:"max_tokens,omitempty"`
-	Temperature *float64  `json:"temperature,omitempty"`
-	TopP        *float64  `json:"top_p,omitempty"`
-	Stop        []string  `json:"stop,omitempty"`
-	Seed        *int64    `json:"seed,omitempty"`
+	Model      string    `json:"model"`
+	Messages   []Message `json:"messages"`
+	Tools      []Tool    `json:"tools,omitempty"`
+	ToolChoice any       `json:"tool_choice,omitempty"` // "auto", "none", "required" or {"type":"function",...}
+	// ParallelToolCalls false asks for at most one call per turn (nil: the provider's default).
+	ParallelToolCalls *bool    `json:"parallel_tool_calls,omitempty"`
+	MaxTokens         int      `json:"max_tokens,omitempty"`
+	Temperature       *float64 `json:"temperature,omitempty"`
+	TopP              *float64 `json:"top_p,omitempty"`
+	Stop              []string `json:"stop,omitempty"`
+	Seed              *int64   `json:"seed,omitempty"`
 	// ResponseFormat is passed through as given ({"type":"json_object"} etc).
 	ResponseFormat json.RawMessage `json:"response_format,omitempty"`
 	User           string          `json:"user,omitempty"`

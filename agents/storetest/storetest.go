@@ -202,6 +202,17 @@ func testConversations(t *testing.T, s agents.Store, mk func(string)) {
 	must(t, s.DeleteConversation(ctx, a, "u1", "ctx_1"))
 	_, err = s.Conversation(ctx, a, "u1", "ctx_1")
 	wantErr(t, err, agents.ErrNotFound)
+	// A store that saves a turn at once saves both its parts.
+	if ts, ok := s.(agents.TurnSaver); ok {
+		c.ID = "ctx_turn"
+		must(t, ts.SaveTurn(ctx, c, run(a, "turn-agent", 1, true)))
+		if _, err := s.Conversation(ctx, a, "u1", "ctx_turn"); err != nil {
+			t.Fatal(err)
+		}
+		if st, _ := s.RunStats(ctx, a, "turn-agent"); st.TotalRuns != 1 {
+			t.Fatalf("turn's run %+v", st)
+		}
+	}
 }
 
 func compact(b []byte) string {

@@ -8,13 +8,14 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/aria-node/aria/consent"
+	"github.com/aria-node/aria/providers"
 )
 
 // consentFlags set the owner's consent contract. Their defaults are empty: a flag
 // that is not given leaves the value from the config file or environment.
 func consentFlags() []cli.Flag {
 	return []cli.Flag{
-		&cli.StringFlag{Name: "config", EnvVars: []string{"ARIA_CONFIG"}, Usage: "consent contract file (JSON; see README)"},
+		&cli.StringFlag{Name: "config", EnvVars: []string{"ARIA_CONFIG"}, Usage: "node config file, TOML (ARES style) or JSON: consent contract, [[providers]], [[models]] (see README)"},
 		&cli.IntFlag{Name: "cpu", Usage: "cpu_percent: share of the machine's CPU the kernel may use, 1-100 (default 25)"},
 		&cli.IntFlag{Name: "max-ram-mb", Usage: "max_ram_mb: memory all loaded models together may use, MiB (default: no limit)"},
 		&cli.Float64Flag{Name: "max-bandwidth-mbps", Usage: "max_bandwidth_mbps: peer traffic rate limit (default: no limit)"},
@@ -39,12 +40,37 @@ var setBy = map[string]string{
 	"max_concurrent_tasks": "--max-concurrent or " + consent.EnvMaxConcurrent,
 }
 
+// configFile reads --config once (nil without one); its sections go to their owners.
+func configFile(c *cli.Context) (*consent.ConfigFile, error) {
+	path := c.String("config")
+	if path == "" {
+		return nil, nil
+	}
+	f, err := consent.ReadConfigFile(path)
+	if err != nil {
+		return nil, usageError("%v", err)
+	}
+	return &f, nil
+}
+
+// providersConfig is the config file's [[providers]] and [[models]].
+func providersConfig(f *consent.ConfigFile) (providers.Config, error) {
+	if f == nil {
+		return providers.Config{}, nil
+	}
+	pc, err := providers.ParseConfig(f.Source, f.JSON)
+	if err != nil {
+		return pc, usageError("%v", err)
+	}
+	return pc, nil
+}
+
 // consentContract builds the contract: defaults < --config file < ARIA_* env < flags.
-func consentContract(c *cli.Context) (consent.Contract, error) {
+func consentContract(c *cli.Context, f *consent.ConfigFile) (consent.Contract, error) {
 	ct := consent.Default()
-	if path := c.String("config"); path != "" {
+	if f != nil {
 		var err error
-		if ct, err = consent.LoadFile(path); err != nil {
+		if ct, err = consent.ParseConfig(*f); err != nil {
 			return ct, usageError("%v", err)
 		}
 	}

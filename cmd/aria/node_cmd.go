@@ -45,7 +45,15 @@ func nodeCommand() *cli.Command {
 				if err != nil {
 					return err
 				}
-				contract, err := consentContract(c)
+				file, err := configFile(c)
+				if err != nil {
+					return err
+				}
+				contract, err := consentContract(c, file)
+				if err != nil {
+					return err
+				}
+				provs, err := providersConfig(file)
 				if err != nil {
 					return err
 				}
@@ -63,6 +71,7 @@ func nodeCommand() *cli.Command {
 					CORSOrigins:      c.StringSlice("cors-origins"),
 					AllowedHosts:     c.StringSlice("allowed-hosts"),
 					Platform:         platformConfig(c),
+					Providers:        provs,
 				})
 				if err := n.Start(c.Context); err != nil {
 					return err

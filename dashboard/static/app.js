@@ -159,6 +159,7 @@
   }
   function show(name) {
     if (!views[name]) name = 'chat';
+    chartAt = -Infinity;
     clearInterval(timer); timer = null;
     current = name;
     for (const s of document.querySelectorAll('.view')) s.hidden = s.id !== 'view-' + name;
@@ -491,9 +492,12 @@
       stat('CO₂ saved', num(s.co2_saved_kg, 6) + ' kg', `${num(ref.co2_kg_per_kwh, 2)} kg/kWh`),
       stat('Cost saved', '$' + num(s.cost_saved_usd, 6), 'vs cloud API pricing'),
       stat('Method', e.method || '–', e.meter_note || (ref.watts_per_core ? `${ref.watts_per_core} W per core` : '')));
-    await loadEnergyChart();
+    // The chart reads the ledger: redrawn at most once a minute while the view stays open.
+    if (performance.now() - chartAt > 60_000) await loadEnergyChart();
   }
+  let chartAt = -Infinity;
   async function loadEnergyChart() {
+    chartAt = performance.now();
     const range = Number($('energy-range').value), to = new Date(), from = new Date(to.getTime() - range * 1000);
     const step = Math.max(1, Math.ceil(range / 60));
     const d = await api(`/v1/energy/history?from=${encodeURIComponent(from.toISOString())}&to=${encodeURIComponent(to.toISOString())}&step=${step}s`);

@@ -32,6 +32,8 @@ type Reply struct {
 	Hang       bool   // answer nothing until the client goes away
 	Endless    bool   // stream (or, not streamed, write a body) forever until the client goes away
 	Delay      time.Duration
+	// ChunkDelay paces a stream: the pause before each content chunk (a provider's decode speed).
+	ChunkDelay time.Duration
 	// Chunks splits Content for streaming; default: one chunk per word (with its space).
 	Chunks []string
 }
@@ -308,6 +310,15 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, id, model string
 		}
 	}
 	for _, c := range chunks {
+		if rep.ChunkDelay > 0 {
+			select {
+			case <-time.After(rep.ChunkDelay):
+			case <-r.Context().Done():
+				return
+			case <-s.done:
+				return
+			}
+		}
 		if !send(ev(map[string]any{"content": c}, nil)) {
 			return
 		}

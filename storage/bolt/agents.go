@@ -147,30 +147,42 @@ type statsRecord struct {
 }
 
 func (s *AgentsStore) AddRun(ctx context.Context, r agents.Run) error {
+	return s.update(ctx, func(tx *bbolt.Tx) error { return addRun(tx, r) })
+}
+
+// SaveTurn saves a chat turn's conversation and run in one transaction.
+func (s *AgentsStore) SaveTurn(ctx context.Context, c agents.Conversation, r agents.Run) error {
 	return s.update(ctx, func(tx *bbolt.Tx) error {
-		if err := put(tx.Bucket(bRuns), runKey(r), r); err != nil {
+		if err := put(tx.Bucket(bConversation), convKey(c.TenantID, c.UserID, c.ID), c); err != nil {
 			return err
 		}
-		sb := tx.Bucket(bRunStats)
-		var st statsRecord
-		if v := sb.Get(pair(r.TenantID, r.AgentName)); v != nil {
-			if err := json.Unmarshal(v, &st); err != nil {
-				return err
-			}
-		}
-		st.Total++
-		if r.Status == "completed" {
-			st.OK++
-		} else {
-			st.Failed++
-		}
-		st.Duration += r.DurationMS
-		st.Tokens += r.TokensUsed
-		if r.StartedAt.After(st.Last) {
-			st.Last = r.StartedAt
-		}
-		return put(sb, pair(r.TenantID, r.AgentName), st)
+		return addRun(tx, r)
 	})
+}
+
+func addRun(tx *bbolt.Tx, r agents.Run) error {
+	if err := put(tx.Bucket(bRuns), runKey(r), r); err != nil {
+		return err
+	}
+	sb := tx.Bucket(bRunStats)
+	var st statsRecord
+	if v := sb.Get(pair(r.TenantID, r.AgentName)); v != nil {
+		if err := json.Unmarshal(v, &st); err != nil {
+			return err
+		}
+	}
+	st.Total++
+	if r.Status == "completed" {
+		st.OK++
+	} else {
+		st.Failed++
+	}
+	st.Duration += r.DurationMS
+	st.Tokens += r.TokensUsed
+	if r.StartedAt.After(st.Last) {
+		st.Last = r.StartedAt
+	}
+	return put(sb, pair(r.TenantID, r.AgentName), st)
 }
 
 func (s *AgentsStore) Runs(ctx context.Context, tenantID, agentName string, offset, limit int) (out []agents.Run, total int, err error) {

@@ -111,6 +111,25 @@ func (st *AgentsStore) DeleteAgent(ctx context.Context, tenantID, name string) e
 }
 
 func (st *AgentsStore) AddRun(ctx context.Context, r agents.Run) error {
+	return wrap("run", pgx.BeginFunc(ctx, st.s.pool, func(tx pgx.Tx) error { return addRun(ctx, tx, r) }))
+}
+
+// SaveTurn saves a chat turn's conversation and run in one transaction.
+func (st *AgentsStore) SaveTurn(ctx context.Context, c agents.Conversation, r agents.Run) error {
+	body, err := json.Marshal(c)
+	if err != nil {
+		return err
+	}
+	return wrap("turn", pgx.BeginFunc(ctx, st.s.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `INSERT INTO ares_conversations (tenant_id, user_id, id, updated_at, conversation) VALUES ($1,$2,$3,$4,$5)
+			ON CONFLICT (tenant_id, user_id, id) DO UPDATE SET updated_at = $4, conversation = $5`, c.TenantID, c.UserID, c.ID, c.UpdatedAt, body); err != nil {
+			return err
+		}
+		return addRun(ctx, tx, r)
+	}))
+}
+
+func addRun(ctx context.Context, tx pgx.Tx, r agents.Run) error {
 	body, err := json.Marshal(r)
 	if err != nil {
 		return err
@@ -119,18 +138,16 @@ func (st *AgentsStore) AddRun(ctx context.Context, r agents.Run) error {
 	if r.Status != "completed" {
 		ok, failed = 0, 1
 	}
-	return wrap("run", pgx.BeginFunc(ctx, st.s.pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `INSERT INTO ares_agent_runs (id, tenant_id, agent_name, started_at, run) VALUES ($1,$2,$3,$4,$5)`,
-			r.ID, r.TenantID, r.AgentName, r.StartedAt, body); err != nil {
-			return err
-		}
-		_, err := tx.Exec(ctx, `INSERT INTO ares_agent_run_stats AS s (tenant_id, agent_name, total, ok, failed, duration_ms, tokens, last_run)
-			VALUES ($1,$2,1,$3,$4,$5,$6,$7)
-			ON CONFLICT (tenant_id, agent_name) DO UPDATE SET total = s.total + 1, ok = s.ok + $3, failed = s.failed + $4,
-				duration_ms = s.duration_ms + $5, tokens = s.tokens + $6, last_run = greatest(s.last_run, $7)`,
-			r.TenantID, r.AgentName, ok, failed, r.DurationMS, r.TokensUsed, r.StartedAt)
+	if _, err := tx.Exec(ctx, `INSERT INTO ares_agent_runs (id, tenant_id, agent_name, started_at, run) VALUES ($1,$2,$3,$4,$5)`,
+		r.ID, r.TenantID, r.AgentName, r.StartedAt, body); err != nil {
 		return err
-	}))
+	}
+	_, err = tx.Exec(ctx, `INSERT INTO ares_agent_run_stats AS s (tenant_id, agent_name, total, ok, failed, duration_ms, tokens, last_run)
+		VALUES ($1,$2,1,$3,$4,$5,$6,$7)
+		ON CONFLICT (tenant_id, agent_name) DO UPDATE SET total = s.total + 1, ok = s.ok + $3, failed = s.failed + $4,
+			duration_ms = s.duration_ms + $5, tokens = s.tokens + $6, last_run = greatest(s.last_run, $7)`,
+		r.TenantID, r.AgentName, ok, failed, r.DurationMS, r.TokensUsed, r.StartedAt)
+	return err
 }
 
 func (st *AgentsStore) Runs(ctx context.Context, tenantID, agentName string, offset, limit int) ([]agents.Run, int, error) {
