@@ -58,6 +58,17 @@ func BenchmarkRAGIngestModel(b *testing.B) {
 	el := time.Since(start)
 	b.StopTimer()
 	c, _ := st.Collection(context.Background(), "t", "m")
+	_, all, _ := st.Load(context.Background(), "t", "m")
+	tokens := 0
+	for _, ch := range all {
+		toks, err := n.engine.Tokenize(context.Background(), model, ch.Content)
+		if err != nil {
+			b.Fatal(err)
+		}
+		tokens += len(toks)
+	}
 	b.ReportMetric(float64(chunks)/el.Seconds(), "chunks/s")
+	b.ReportMetric(float64(tokens)/el.Seconds(), "tokens/s")
+	b.ReportMetric(float64(tokens)/float64(max(len(all), 1)), "tokens/chunk")
 	b.ReportMetric(float64(c.Dim), "dims")
 }
