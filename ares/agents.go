@@ -280,7 +280,7 @@ func (p *Platform) v1Run(w http.ResponseWriter, r *http.Request) {
 		in = *body.Input
 	}
 	tenant, _ := tenantOf(r.Context())
-	run, err := p.ag.RunAgent(r.Context(), tenant, r.PathValue("name"), in, usageReporter(r.Context()))
+	run, err := p.ag.RunAgent(p.modelCtx(r.Context()), tenant, r.PathValue("name"), in, usageReporter(r.Context()))
 	if err != nil && run.ID == "" {
 		p.agentFail(w, r, err)
 		return

@@ -155,6 +155,15 @@ func TestARESAgentRunsAndStats(t *testing.T) {
 		t.Fatalf("text output %v", out)
 	}
 	want(t, e.withKey(key, "POST", "/v1/agents/risk-analyzer/run", `{"input": {}}`), 400)
+	// Runs are metered exactly: the tokens the runs report, once.
+	var spent int64
+	rr := e.withKey(key, "GET", "/v1/agents/risk-analyzer/runs", "")
+	for _, x := range rr.json(t)["runs"].([]any) {
+		spent += num(x.(map[string]any)["tokens_used"])
+	}
+	if u := e.usage(key); num(u["total_tokens"]) != spent || spent == 0 {
+		t.Fatalf("usage %v, runs reported %d", u, spent)
+	}
 	// Runs newest first, paginated; stats everywhere they are documented.
 	r = e.withKey(key, "GET", "/v1/agents/risk-analyzer/runs?page=1&per_page=2", "")
 	want(t, r, 200)

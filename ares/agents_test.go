@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/aria-node/aria/agents"
+	"github.com/aria-node/aria/openai"
 	"github.com/aria-node/aria/providers"
 	"github.com/aria-node/aria/providers/upstreamtest"
 	"github.com/aria-node/aria/storage/bolt"
@@ -51,6 +52,13 @@ func newAgentEnv(t *testing.T, loop agents.LoopConfig, o envOpts, wfs ...agents.
 	} {
 		must(reg.AddModel(m))
 	}
+	// As the node does: upstream turns are metered through the request's usage sink.
+	// The platform's own handlers meter themselves, so this must not count them twice.
+	reg.SetUsageHook(func(ctx context.Context, resp *providers.ChatResponse) {
+		if sink := openai.UsageSinkFrom(ctx); sink != nil {
+			sink.AddUsage(resp.Usage.PromptTokens, resp.Usage.CompletionTokens)
+		}
+	})
 	o.agents = func(e *env) *agents.Service {
 		st, err := bolt.NewAgentsStore(e.db)
 		must(err)

@@ -23,7 +23,7 @@ async function call(node, method, p, { body, headers = {}, raw } = {}) {
   return { status: res.status, headers: res.headers, body: json };
 }
 
-describe('ARES agents on a real node', { timeout: 600_000, skip: 'waits for the node to wire its providers registry into the platform' }, () => {
+describe('ARES agents on a real node', { timeout: 600_000 }, () => {
   let node, key, jwt, tenantId;
   const bearer = (t) => ({ Authorization: `Bearer ${t}` });
   before(async () => {
@@ -165,7 +165,7 @@ describe('ARES agents on a real node', { timeout: 600_000, skip: 'waits for the 
     // platform runs it and feeds the result (or its error) back.
     const tool = await call(node, 'POST', '/api/user/agents', {
       headers: bearer(jwt),
-      body: { name: 'calc', model: 'local', system_prompt: 'Use the calculator.', tools: ['calculator'], tool_choice: 'required', max_tokens: 48 },
+      body: { name: 'calc', model: 'local', system_prompt: 'Use the calculator.', tools: ['calculator'], tool_choice: 'required', max_tokens: 400 },
     });
     assert.equal(tool.status, 201, JSON.stringify(tool.body));
     const tr = await call(node, 'POST', '/v1/agents/calc/run', { headers: bearer(key), body: { input: { message: 'What is 6 * 7?' } } });

@@ -101,6 +101,7 @@ test('the dashboard in open mode: views, chat, stop, pull, intentions, escaping,
   const node = await startNode({ args: ['--cpu', '5'] });
   delete process.env.ARIA_HF_ENDPOINT;
   const { page, log } = await openPage(node.url + '/');
+  let peer;
   try {
     // Every view loads with no console error and no banner.
     for (const v of VIEWS) {
@@ -125,8 +126,17 @@ test('the dashboard in open mode: views, chat, stop, pull, intentions, escaping,
     assert.deepEqual(log.errors, [], 'console errors while loading the views');
     assert.deepEqual(log.failed, [], 'failed API calls while loading the views');
 
+    // The tiny model answers 300 tokens in a fraction of a second, often in one or two network
+    // reads; requests marked remote work run at the contract's 5% CPU share, slow enough to see.
+    const slow = (req) => {
+      if (req.url().endsWith('/v1/chat/completions')) req.continue({ headers: { ...req.headers(), 'x-aria-origin': 'remote' } });
+      else req.continue();
+    };
+
     // Chat: streamed text appears in several renders, with TTFT and tok/s.
     await view(page, 'chat');
+    await page.setRequestInterception(true);
+    page.on('request', slow);
     assert.equal(await page.$eval('#chat-synthetic', (e) => e.hidden), false, 'synthetic banner');
     await page.$eval('#chat-max', (e) => { e.value = '300'; });
     await page.evaluate(() => {
@@ -140,6 +150,8 @@ test('the dashboard in open mode: views, chat, stop, pull, intentions, escaping,
     await page.type('#chat-input', 'Hello there');
     await page.keyboard.press('Enter');
     await page.waitForSelector('#chat-log li.assistant[data-state]', { timeout: 60_000 });
+    page.off('request', slow);
+    await page.setRequestInterception(false);
     const first = await page.$eval('#chat-log li.assistant', (li) => ({ text: li.querySelector('.text').textContent, meta: li.querySelector('.meta').textContent, state: li.dataset.state }));
     assert.equal(first.state, 'done', first.meta);
     assert.ok(first.text.length > 0, 'no streamed text');
@@ -147,15 +159,10 @@ test('the dashboard in open mode: views, chat, stop, pull, intentions, escaping,
     const lengths = await page.evaluate(() => [...window.__lengths].filter((n) => n > 0));
     assert.ok(lengths.length >= 3, `the answer was not rendered as it streamed: lengths ${lengths}`);
 
-    // Stop: the fetch is aborted while tokens arrive, and the node frees the slot. The tiny
-    // model is too fast to stop by hand, so this request is marked remote work, which the
-    // node runs at the contract's 5% CPU share.
+    // Stop: the fetch is aborted while tokens arrive, and the node frees the slot (the request
+    // is slowed the same way, or it would end before the click).
     await page.$eval('#chat-max', (e) => { e.value = '1900'; });
     await page.setRequestInterception(true);
-    const slow = (req) => {
-      if (req.url().endsWith('/v1/chat/completions')) req.continue({ headers: { ...req.headers(), 'x-aria-origin': 'remote' } });
-      else req.continue();
-    };
     page.on('request', slow);
     await page.type('#chat-input', 'Tell me a long story');
     await page.click('#chat-send');
@@ -253,6 +260,19 @@ test('the dashboard in open mode: views, chat, stop, pull, intentions, escaping,
     assert.equal(bad.status, 400);
     assert.equal((await bad.json()).error.code, 'invalid_request');
 
+    // A second node joins through an address the Network view shows; it appears in the peer table.
+    await view(page, 'network');
+    const addr = await page.$eval('#net-self .addrs code', (e) => e.textContent);
+    peer = await startNode({ args: ['--model', 'none', '--bootstrap', addr] });
+    const peerID = (await (await fetch(peer.baseURL + '/network')).json()).node_id;
+    let listed = false;
+    for (let i = 0; i < 60 && !listed; i++) {
+      await view(page, 'network');
+      listed = await page.$$eval('#net-peers code', (cs, id) => cs.some((c) => c.textContent === id), peerID);
+      if (!listed) await new Promise((r) => setTimeout(r, 250));
+    }
+    assert.ok(listed, `peer ${peerID} not in the peer table`);
+
     // Screenshots of every view with this activity in it, at desktop and phone width.
     for (const [vp, suffix] of [[DESKTOP, 'desktop'], [PHONE, 'phone']]) {
       await page.setViewport(vp);
@@ -285,6 +305,7 @@ test('the dashboard in open mode: views, chat, stop, pull, intentions, escaping,
     await shoot(page, 'node-down-desktop');
   } finally {
     await page.close();
+    await peer?.stop();
     await node.stop();
     await hub.close();
   }

@@ -123,8 +123,9 @@
   function nodeDown(msg) {
     $('banner-text').textContent = msg + ' Is it running? Nothing on this page is lost; retry when it is back.';
     $('banner').hidden = false;
+    document.body.classList.add('down'); // what the page shows is from before the node went away
   }
-  function nodeUp() { $('banner').hidden = true; }
+  function nodeUp() { $('banner').hidden = true; document.body.classList.remove('down'); }
 
   // Errors of a view: node down → banner; 401 → sign in; others → the view's message.
   function fail(e, el) {
@@ -225,7 +226,7 @@
     const a = m.aria;
     if (a && a.remote) return 'peer';
     if (a && (a.upstream || a.provider)) return 'upstream' + (a.provider ? ' ' + a.provider : '');
-    if (!a && m.owned_by && m.owned_by !== 'aria-protocol') return 'upstream ' + m.owned_by;
+    if (m.owned_by && m.owned_by !== 'aria-protocol') return 'upstream ' + m.owned_by;
     return 'local';
   }
   // A user signed in with a login (a JWT, no API key) chats through the ARES chat API,
@@ -676,7 +677,8 @@
   async function loadRuns(enc, name) {
     const d = await api(`/api/admin/tenants/${enc}/agents/${encodeURIComponent(name)}/runs?limit=50`);
     $('agent-runs').replaceChildren(h('h3', { text: 'Runs of ' + name }),
-      table(['Started', 'Status', 'Duration', 'Tokens'], (d.runs || []).map((r) => [when(r.started_at), r.status, r.duration_ms != null ? num(r.duration_ms, 0) + ' ms' : '–', num(r.tokens_used, 0)]), 'No runs yet.', 'Agent runs'));
+      table(['Started', 'Status', 'Duration', 'Tokens', 'Error'], (d.runs || []).map((r) => [when(r.started_at), r.status, r.duration_ms != null ? num(r.duration_ms, 0) + ' ms' : '–', num(r.tokens_used, 0),
+        h('td', { class: 'wrap', text: r.error || '' })]), 'No runs yet.', 'Agent runs'));
   }
   function usageChart(days) {
     if (!days.length || !days.some((d) => d.tokens || d.runs)) return h('p', { class: 'empty', text: 'No usage in the last 30 days.' });
