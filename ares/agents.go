@@ -7,7 +7,6 @@ import (
 	"io"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/aria-node/aria/agents"
@@ -612,5 +611,3 @@ func (p *Platform) adminAllAgents(w http.ResponseWriter, r *http.Request) {
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"agents": out, "total": len(out)})
 }
-
-var _ = strings.TrimSpace
