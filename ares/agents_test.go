@@ -16,6 +16,7 @@ import (
 	"github.com/aria-node/aria/providers"
 	"github.com/aria-node/aria/providers/upstreamtest"
 	"github.com/aria-node/aria/storage/bolt"
+	"github.com/aria-node/aria/storage/postgres"
 )
 
 // agentEnv is a platform whose agents call a scripted OpenAI-compatible upstream (a
@@ -60,8 +61,14 @@ func newAgentEnv(t *testing.T, loop agents.LoopConfig, o envOpts, wfs ...agents.
 		}
 	})
 	o.agents = func(e *env) *agents.Service {
-		st, err := bolt.NewAgentsStore(e.db)
-		must(err)
+		var st agents.Store
+		if pg, ok := e.store.(*postgres.Store); ok {
+			st = pg.AgentsStore()
+		} else {
+			bs, err := bolt.NewAgentsStore(e.db)
+			must(err)
+			st = bs
+		}
 		ag, err := agents.New(agents.Options{Store: st, Model: agents.RegistryModel{Registry: reg}, Loop: loop, Workflows: wfs,
 			Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 		must(err)
