@@ -134,7 +134,7 @@ FUZZTIME ?= 30s
 FUZZ_TARGETS := models:FuzzImport inference/gguf:FuzzDecode openai:FuzzDecodeChatRequest openai:FuzzIntentionBodies \
 	intentions:FuzzParseCondition intentions:FuzzDecodeRecord consent:FuzzParseConfig consent:FuzzSchedule \
 	energy:FuzzLedgerOnDisk tenancy:FuzzVerifyJWT ares:FuzzPlatformBodies p2p:FuzzOpenRecord p2p/peerproto:FuzzDecodeEnvelope p2p/peerproto:FuzzServerFrame \
-	inference/jsonschema:FuzzParse inference/jsonschema:FuzzSchemaGrammar openai:FuzzDecodeOtherBodies \
+	inference/jsonschema:FuzzParse inference/jsonschema:FuzzSchemaGrammar openai:FuzzDecodeOtherBodies openai:FuzzHistoryQuery \
 	storage/bolt:FuzzOpen providers:FuzzDecodeUpstream \
 	rag:FuzzChunker ares:FuzzRAGBodies storage/bolt:FuzzRAGRecords \
 	agents:FuzzCalculator agents:FuzzDecodeTOON ares:FuzzAgentBodies

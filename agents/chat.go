@@ -244,7 +244,27 @@ func (t *ChatTurn) Run(ctx context.Context, onDelta func(string) error, usage fu
 		}
 		return out, err
 	}
+	// Two turns on one conversation may run at once: each appends its exchange to the
+	// conversation as stored now (not as loaded when the turn began), under the
+	// conversation's lock, so neither exchange is lost. A conversation deleted while the
+	// turn ran stays deleted; the run is still recorded.
+	mu := &s.convLocks[convStripe(t.conv.ID)]
+	mu.Lock()
+	defer mu.Unlock()
 	c := t.conv
+	if !t.isNew {
+		cur, lerr := s.store.Conversation(bg, t.conv.TenantID, t.conv.UserID, t.conv.ID)
+		switch {
+		case errors.Is(lerr, ErrNotFound):
+			if serr := s.store.AddRun(bg, r); serr != nil {
+				s.log.Warn("record agent run", "agent", a.Name, "err", serr)
+			}
+			return out, nil
+		case lerr != nil:
+			return out, lerr
+		}
+		c = cur
+	}
 	c.Agent = a.Name
 	c.Messages = append(append(append([]Message{}, c.Messages...), t.turn...), Message{Role: "assistant", Content: res.Text})
 	if len(c.Messages) > maxConversationLen {
@@ -324,4 +344,13 @@ func (s *Service) DeleteConversation(ctx context.Context, tenantID, userID, id s
 		return convNotFound(id)
 	}
 	return err
+}
+
+// convStripe picks the lock of a conversation id (FNV-1a).
+func convStripe(id string) int {
+	h := uint32(2166136261)
+	for i := 0; i < len(id); i++ {
+		h = (h ^ uint32(id[i])) * 16777619
+	}
+	return int(h % 64)
 }

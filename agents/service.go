@@ -42,6 +42,7 @@ type Service struct {
 	retriever Retriever
 	static    []Agent
 	mu        sync.RWMutex
+	convLocks [64]sync.Mutex // striped by conversation id: a turn's reload-append-save is atomic in process
 	workflows map[string]Workflow
 	defCtx    int
 	now       func() time.Time

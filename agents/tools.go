@@ -34,7 +34,7 @@ func (CalculatorTool) Spec() ToolSpec {
 	return ToolSpec{Type: "function", Function: FunctionSpec{
 		Name:        "calculator",
 		Description: "Evaluate a mathematical expression exactly. Operators + - * / ^ (or **) and parentheses; functions sqrt, sin, cos, log (base 10), ln, abs; constants pi, e.",
-		Parameters:  json.RawMessage(`{"type":"object","properties":{"expression":{"type":"string","description":"the expression, e.g. 50000 * (1.15 ^ 10)"}},"required":["expression"]}`),
+		Parameters:  json.RawMessage(`{"type":"object","properties":{"expression":{"type":"string","maxLength":200,"description":"the expression, e.g. 50000 * (1.15 ^ 10)"}},"required":["expression"]}`),
 	}}
 }
 
@@ -74,7 +74,7 @@ func (WebSearchTool) Spec() ToolSpec {
 	return ToolSpec{Type: "function", Function: FunctionSpec{
 		Name:        "web_search",
 		Description: "Search the web for current information; returns titles, URLs and snippets.",
-		Parameters:  json.RawMessage(`{"type":"object","properties":{"query":{"type":"string"}},"required":["query"]}`),
+		Parameters:  json.RawMessage(`{"type":"object","properties":{"query":{"type":"string","maxLength":300}},"required":["query"]}`),
 	}}
 }
 

@@ -1,13 +1,13 @@
 package ares
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/aria-node/aria/agents"
@@ -268,19 +268,29 @@ func usageReporter(ctx context.Context) func(int, int) {
 // POST /v1/agents/{name}/run: {"input": {"message", "context"}} (a bare {"message"} too).
 func (p *Platform) v1Run(w http.ResponseWriter, r *http.Request) {
 	var body struct {
-		Input   *agents.RunInput `json:"input"`
-		Message string           `json:"message"`
-		Context map[string]any   `json:"context"`
+		Input   json.RawMessage `json:"input"`
+		Message string          `json:"message"`
+		Context map[string]any  `json:"context"`
 	}
 	if !decode(w, r, &body) {
 		return
 	}
 	in := agents.RunInput{Message: body.Message, Context: body.Context}
-	if body.Input != nil {
-		in = *body.Input
+	if raw := bytes.TrimSpace(body.Input); len(raw) > 0 && !bytes.Equal(raw, []byte("null")) {
+		// The documented {"input": {"message", "context"}}, or a bare string as the message.
+		in = agents.RunInput{}
+		if raw[0] == '"' {
+			if json.Unmarshal(raw, &in.Message) != nil {
+				writeARES(w, http.StatusBadRequest, "BAD_REQUEST", "Invalid value for field 'input'")
+				return
+			}
+		} else if raw[0] != '{' || json.Unmarshal(raw, &in) != nil {
+			writeARES(w, http.StatusBadRequest, "BAD_REQUEST", `Invalid value for field 'input': expected {"message": "...", "context": {...}} or a string`)
+			return
+		}
 	}
 	tenant, _ := tenantOf(r.Context())
-	run, err := p.ag.RunAgent(r.Context(), tenant, r.PathValue("name"), in, usageReporter(r.Context()))
+	run, err := p.ag.RunAgent(p.modelCtx(r.Context()), tenant, r.PathValue("name"), in, usageReporter(r.Context()))
 	if err != nil && run.ID == "" {
 		p.agentFail(w, r, err)
 		return
@@ -612,5 +622,3 @@ func (p *Platform) adminAllAgents(w http.ResponseWriter, r *http.Request) {
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"agents": out, "total": len(out)})
 }
-
-var _ = strings.TrimSpace

@@ -155,6 +155,15 @@ func TestARESAgentRunsAndStats(t *testing.T) {
 		t.Fatalf("text output %v", out)
 	}
 	want(t, e.withKey(key, "POST", "/v1/agents/risk-analyzer/run", `{"input": {}}`), 400)
+	// Runs are metered exactly: the tokens the runs report, once.
+	var spent int64
+	rr := e.withKey(key, "GET", "/v1/agents/risk-analyzer/runs", "")
+	for _, x := range rr.json(t)["runs"].([]any) {
+		spent += num(x.(map[string]any)["tokens_used"])
+	}
+	if u := e.usage(key); num(u["total_tokens"]) != spent || spent == 0 {
+		t.Fatalf("usage %v, runs reported %d", u, spent)
+	}
 	// Runs newest first, paginated; stats everywhere they are documented.
 	r = e.withKey(key, "GET", "/v1/agents/risk-analyzer/runs?page=1&per_page=2", "")
 	want(t, r, 200)
@@ -216,6 +225,21 @@ func TestARESAgentRunsAndStats(t *testing.T) {
 	want(t, e.admin("DELETE", "/api/admin/tenants/"+tid+"/agents/risk-analyzer", ""), 204)
 	want(t, e.admin("DELETE", "/api/admin/tenants/"+tid+"/agents/risk-analyzer", ""), 404)
 	want(t, e.admin("POST", "/api/admin/tenants/nope/agents", `{"name":"x","config":{"system_prompt":"p"}}`), 404)
+	// A bare string is the message; any other shape is a 400 naming the field.
+	r = e.withKey(kk, "POST", "/v1/agents/kasino-risk/run", `{"input": "as a string"}`)
+	if m := r.json(t); m["status"] != "completed" || m["input"].(map[string]any)["message"] != "as a string" {
+		t.Fatalf("string input %v", m)
+	}
+	for _, bad := range []string{`{"input": 42}`, `{"input": [1]}`, `{"input": {"message": 7}}`} {
+		r = e.withKey(kk, "POST", "/v1/agents/kasino-risk/run", bad)
+		if m := r.json(t); r.status != 400 || !strings.Contains(m["error"].(string), "'input'") {
+			t.Fatalf("%s: %d %v", bad, r.status, m)
+		}
+	}
+	r = e.withKey(kk, "POST", "/api/user/agents", `{"name": "typed", "tools": "calculator"}`)
+	if m := r.json(t); r.status != 400 || !strings.Contains(m["error"].(string), "'tools'") || !strings.Contains(m["error"].(string), "an array") {
+		t.Fatalf("tools as a string: %d %v", r.status, m)
+	}
 }
 
 func TestARESWorkflowsAndResearch(t *testing.T) {

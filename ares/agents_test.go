@@ -12,9 +12,11 @@ import (
 	"time"
 
 	"github.com/aria-node/aria/agents"
+	"github.com/aria-node/aria/openai"
 	"github.com/aria-node/aria/providers"
 	"github.com/aria-node/aria/providers/upstreamtest"
 	"github.com/aria-node/aria/storage/bolt"
+	"github.com/aria-node/aria/storage/postgres"
 )
 
 // agentEnv is a platform whose agents call a scripted OpenAI-compatible upstream (a
@@ -51,9 +53,22 @@ func newAgentEnv(t *testing.T, loop agents.LoopConfig, o envOpts, wfs ...agents.
 	} {
 		must(reg.AddModel(m))
 	}
+	// As the node does: upstream turns are metered through the request's usage sink.
+	// The platform's own handlers meter themselves, so this must not count them twice.
+	reg.SetUsageHook(func(ctx context.Context, resp *providers.ChatResponse) {
+		if sink := openai.UsageSinkFrom(ctx); sink != nil {
+			sink.AddUsage(resp.Usage.PromptTokens, resp.Usage.CompletionTokens)
+		}
+	})
 	o.agents = func(e *env) *agents.Service {
-		st, err := bolt.NewAgentsStore(e.db)
-		must(err)
+		var st agents.Store
+		if pg, ok := e.store.(*postgres.Store); ok {
+			st = pg.AgentsStore()
+		} else {
+			bs, err := bolt.NewAgentsStore(e.db)
+			must(err)
+			st = bs
+		}
 		ag, err := agents.New(agents.Options{Store: st, Model: agents.RegistryModel{Registry: reg}, Loop: loop, Workflows: wfs,
 			Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 		must(err)
@@ -248,6 +263,16 @@ func TestARESChatKeepAliveAndEndlessStream(t *testing.T) {
 	want(t, r, 502)
 	if r.json(t)["code"] != "UPSTREAM_ERROR" {
 		t.Fatalf("garbage: %s", r.body)
+	}
+	// An upstream that never answers: the model call's deadline, a clean 504.
+	h := newAgentEnv(t, agents.LoopConfig{ModelTimeout: 500 * time.Millisecond}, envOpts{})
+	_, hkey := h.tenant("acme", "pro")
+	h.up.Enqueue(upstreamtest.Reply{Hang: true})
+	start = time.Now()
+	r = h.withKey(hkey, "POST", "/v1/chat", `{"message": "x", "agent_type": "classifier"}`)
+	want(t, r, 504)
+	if r.json(t)["code"] != "UPSTREAM_TIMEOUT" || time.Since(start) > 20*time.Second {
+		t.Fatalf("hang: %s after %v", r.body, time.Since(start))
 	}
 	// An upstream's rate limit in the documented shape.
 	e.up.Enqueue(upstreamtest.Reply{Status: 429, RetryAfter: "7"})

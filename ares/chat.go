@@ -5,12 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/aria-node/aria/agents"
 	"github.com/aria-node/aria/openai"
+	"github.com/aria-node/aria/providers"
 )
 
 // ARES chat: /v1/chat and /api/chat (+ /stream), conversations, workflows, research
@@ -69,8 +69,7 @@ func (p *Platform) prepareChat(w http.ResponseWriter, r *http.Request) (*agents.
 	}
 	ctx := r.Context()
 	usage := usageReporter(ctx)
-	// The chat reports its tokens itself: nothing below may count them again.
-	ctx = openai.WithUsageSink(ctx, nil)
+	ctx = p.modelCtx(ctx)
 	tenant, user := tenantOf(ctx)
 	turn, err := p.ag.PrepareChat(ctx, agents.ChatRequest{TenantID: tenant, UserID: user, Message: b.Message, Messages: b.Messages,
 		AgentType: b.AgentType, Model: b.Model, ContextID: b.ContextID, Collections: b.Collections, MaxTokens: b.MaxTokens}, usage)
@@ -210,6 +209,18 @@ func (p *Platform) chatStream(w http.ResponseWriter, r *http.Request) {
 	_ = s.event(finalEvent{chatJSON: toChat(res)})
 }
 
+// modelCtx is the context of a handler's model calls. The handler meters the tokens
+// itself, so the usage sink is hidden from what runs below (the in-process local
+// provider and the registry's upstream hook would count them again). The node owner's
+// own calls (no tenant on an open loopback node) are marked as the owner's work.
+func (p *Platform) modelCtx(ctx context.Context) context.Context {
+	ctx = openai.WithUsageSink(ctx, nil)
+	if tenant, _ := tenantOf(ctx); tenant == "" && !p.cfg.Required {
+		ctx = providers.WithOwner(ctx)
+	}
+	return ctx
+}
+
 // modelError maps what a model call can fail with to an ARES error answer.
 func modelError(err error) (status int, code, msg string, retryAfter int, ok bool) {
 	switch {
@@ -305,7 +316,7 @@ func (p *Platform) runWorkflow(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	tenant, _ := tenantOf(r.Context())
-	ctx := openai.WithUsageSink(r.Context(), nil)
+	ctx := p.modelCtx(r.Context())
 	res, err := p.ag.RunWorkflow(ctx, tenant, r.PathValue("name"), b.Query, b.Context, usageReporter(r.Context()))
 	if err != nil {
 		p.agentFail(w, r, err)
@@ -324,7 +335,7 @@ func (p *Platform) research(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	tenant, _ := tenantOf(r.Context())
-	ctx := openai.WithUsageSink(r.Context(), nil)
+	ctx := p.modelCtx(r.Context())
 	res, err := p.ag.Research(ctx, tenant, agents.ResearchRequest{Query: b.Query, Depth: b.Depth, MaxIterations: b.MaxIterations}, usageReporter(r.Context()))
 	if err != nil {
 		p.agentFail(w, r, err)
@@ -345,5 +356,3 @@ func (p *Platform) memory(w http.ResponseWriter, r *http.Request) {
 	}
 	writeJSON(w, http.StatusOK, m)
 }
-
-var _ = strings.TrimSpace

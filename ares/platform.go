@@ -6,10 +6,12 @@ package ares
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"reflect"
 	"sort"
 	"strings"
 	"sync"
@@ -273,10 +275,35 @@ func decode(w http.ResponseWriter, r *http.Request, v any) bool {
 		body = []byte("{}")
 	}
 	if err := json.Unmarshal(body, v); err != nil {
-		writeARES(w, http.StatusBadRequest, "BAD_REQUEST", "Invalid JSON in request body")
+		writeARES(w, http.StatusBadRequest, "BAD_REQUEST", jsonProblem(err))
 		return false
 	}
 	return true
+}
+
+// jsonProblem says what is wrong with a body: a value of the wrong type names its field.
+func jsonProblem(err error) string {
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) && te.Field != "" {
+		want := "a different type"
+		switch te.Type.Kind() {
+		case reflect.Struct, reflect.Map:
+			want = "an object"
+		case reflect.Slice, reflect.Array:
+			want = "an array"
+		case reflect.String:
+			want = "a string"
+		case reflect.Bool:
+			want = "a boolean"
+		case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64, reflect.Uint, reflect.Uint8,
+			reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Float32, reflect.Float64:
+			want = "a number"
+		case reflect.Pointer:
+			want = "an object"
+		}
+		return fmt.Sprintf("Invalid value for field '%s': expected %s, got %s", te.Field, want, te.Value)
+	}
+	return "Invalid JSON in request body"
 }
 
 func clientIP(r *http.Request) string {

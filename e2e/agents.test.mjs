@@ -5,7 +5,8 @@
 // tool loop are what is checked.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 
 import { getJSON, startNode } from './node.mjs';
@@ -23,11 +24,27 @@ async function call(node, method, p, { body, headers = {}, raw } = {}) {
   return { status: res.status, headers: res.headers, body: json };
 }
 
-describe('ARES agents on a real node', { timeout: 600_000, skip: 'waits for the node to wire its providers registry into the platform' }, () => {
+describe('ARES agents on a real node', { timeout: 600_000 }, () => {
   let node, key, jwt, tenantId;
   const bearer = (t) => ({ Authorization: `Bearer ${t}` });
   before(async () => {
-    node = await startNode({ args: ['--auth'] });
+    // The deployment guide's [[agents]] section (model: a tier the kernel serves).
+    const cfg = path.join(mkdtempSync(path.join(os.tmpdir(), 'aria-agents-')), 'ares.toml');
+    writeFileSync(cfg, `[[agents]]
+name = "financial-analyst"
+model = "local"
+system_prompt = """
+You are a senior financial analyst. Use the calculator tool for arithmetic.
+"""
+tools = ["calculator"]
+max_tokens = 64
+
+[[workflows]]
+name = "triage"
+entry = "router"
+next = { router = ["financial-analyst", "support"] }
+`);
+    node = await startNode({ args: ['--auth', '--config', cfg] });
     const secret = readFileSync(path.join(node.dataDir, 'admin.secret'), 'utf8').trim();
     const r = await call(node, 'POST', '/api/admin/provision-client', {
       headers: { 'X-Admin-Secret': secret },
@@ -165,7 +182,7 @@ describe('ARES agents on a real node', { timeout: 600_000, skip: 'waits for the 
     // platform runs it and feeds the result (or its error) back.
     const tool = await call(node, 'POST', '/api/user/agents', {
       headers: bearer(jwt),
-      body: { name: 'calc', model: 'local', system_prompt: 'Use the calculator.', tools: ['calculator'], tool_choice: 'required', max_tokens: 48 },
+      body: { name: 'calc', model: 'local', system_prompt: 'Use the calculator.', tools: ['calculator'], tool_choice: 'required', max_tokens: 400 },
     });
     assert.equal(tool.status, 201, JSON.stringify(tool.body));
     const tr = await call(node, 'POST', '/v1/agents/calc/run', { headers: bearer(key), body: { input: { message: 'What is 6 * 7?' } } });
@@ -184,9 +201,20 @@ describe('ARES agents on a real node', { timeout: 600_000, skip: 'waits for the 
     assert.equal(unknown.body.error, 'Agent not found: nope');
   });
 
+  test('config-file agents: the tool-calling guide\'s request as written', { timeout: 120_000 }, async () => {
+    const r = await call(node, 'POST', '/v1/chat', {
+      headers: bearer(key),
+      body: { messages: [{ role: 'user', content: 'What is the monthly payment on a $400,000 mortgage at 6.5% for 30 years?' }], agent_type: 'financial-analyst' },
+    });
+    assert.equal(r.status, 200, JSON.stringify(r.body));
+    assert.equal(r.body.agent, 'financial-analyst');
+    const agents = await call(node, 'GET', '/api/agents');
+    assert.ok(agents.body.some((a) => a.name === 'financial-analyst' && a.tools[0] === 'calculator'));
+  });
+
   test('workflows and research (documented bodies)', { timeout: 240_000 }, async () => {
     const wf = await call(node, 'GET', '/api/workflows', { headers: bearer(jwt) });
-    assert.deepEqual(wf.body, ['default', 'research', 'support']);
+    assert.deepEqual(wf.body, ['default', 'research', 'support', 'triage']);
     const r = await call(node, 'POST', '/api/workflows/default', {
       headers: bearer(jwt),
       body: { query: 'Compare your Pro and Enterprise pricing plans for a mid-size SaaS company', context: { company_size: '50-200 employees', expected_volume: '200K calls/month' } },

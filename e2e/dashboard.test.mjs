@@ -8,7 +8,8 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import http from 'node:http';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -90,6 +91,29 @@ async function startHub(file, bytes) {
   return { url: `http://${HOST}:${srv.address().port}`, sha, close: () => new Promise((r) => { srv.closeAllConnections(); srv.close(r); }) };
 }
 
+/** A scripted OpenAI-compatible upstream provider: it streams three words. */
+async function startUpstream() {
+  const srv = http.createServer((req, res) => {
+    let body = '';
+    req.on('data', (d) => { body += d; });
+    req.on('end', () => {
+      if (req.method === 'GET') {
+        res.writeHead(200, { 'Content-Type': 'application/json' });
+        res.end(JSON.stringify({ object: 'list', data: [{ id: 'up-model', object: 'model', created: 0, owned_by: 'up' }] }));
+        return;
+      }
+      const chat = JSON.parse(body || '{}');
+      const ev = (delta, finish = null) => `data: ${JSON.stringify({ id: 'up-1', object: 'chat.completion.chunk', created: 0, model: chat.model, choices: [{ index: 0, delta, finish_reason: finish }] })}\n\n`;
+      res.writeHead(200, { 'Content-Type': 'text/event-stream' });
+      for (const w of ['hello ', 'from ', 'upstream']) res.write(ev({ content: w }));
+      res.write(ev({}, 'stop'));
+      res.end('data: [DONE]\n\n');
+    });
+  });
+  await new Promise((r) => srv.listen(0, HOST, r));
+  return { url: `http://${HOST}:${srv.address().port}/v1`, close: () => new Promise((r) => { srv.closeAllConnections(); srv.close(r); }) };
+}
+
 test('the dashboard in open mode: views, chat, stop, pull, intentions, escaping, node down', { timeout: 240_000 }, async () => {
   // A first node synthesizes the tiny model; its file is what the hub serves.
   const seed = await startNode();
@@ -97,8 +121,11 @@ test('the dashboard in open mode: views, chat, stop, pull, intentions, escaping,
   const bytes = readFileSync(modelFile);
   await seed.stop();
   const hub = await startHub('tiny-copy.gguf', bytes);
+  const up = await startUpstream();
+  const config = path.join(os.tmpdir(), `aria-dashboard-${process.pid}.toml`);
+  writeFileSync(config, `[[providers]]\nname = "up"\ntype = "openai"\nbase_url = "${up.url}"\n[[providers.models]]\nid = "up-model"\nname = "upstream-chat"\n`);
   process.env.ARIA_HF_ENDPOINT = hub.url;
-  const node = await startNode({ args: ['--cpu', '5'] });
+  const node = await startNode({ args: ['--cpu', '5', '--config', config] });
   delete process.env.ARIA_HF_ENDPOINT;
   const { page, log } = await openPage(node.url + '/');
   let peer;
@@ -204,6 +231,16 @@ test('the dashboard in open mode: views, chat, stop, pull, intentions, escaping,
     assert.equal(await page.$$eval('#chat-log img', (x) => x.length), 0, 'an img element was created from model output');
     await shoot(page, 'chat-conversation-desktop');
 
+    // An upstream provider's model is in the picker, labelled, and streams through the node.
+    const opt = await page.$eval('#chat-model', (sel) => [...sel.options].map((o) => o.textContent).find((t) => t.startsWith('upstream-chat')));
+    assert.equal(opt, 'upstream-chat (upstream up)');
+    await page.select('#chat-model', 'upstream-chat');
+    await page.type('#chat-input', 'Hi upstream');
+    await page.keyboard.press('Enter');
+    await page.waitForFunction(() => [...document.querySelectorAll('#chat-log li.assistant')].at(-1).dataset.state, { timeout: 30_000 });
+    assert.equal(await page.evaluate(() => [...document.querySelectorAll('#chat-log li.assistant')].at(-1).querySelector('.text').textContent), 'hello from upstream');
+    await page.select('#chat-model', 'aria-tiny-1bit');
+
     // Pull from the loopback hub: the bar moves and reaches 100%, the model is served.
     await view(page, 'models');
     await page.evaluate(() => {
@@ -308,6 +345,8 @@ test('the dashboard in open mode: views, chat, stop, pull, intentions, escaping,
     await peer?.stop();
     await node.stop();
     await hub.close();
+    await up.close();
+    rmSync(config, { force: true });
   }
 });
 

@@ -191,6 +191,9 @@ func (n *Node) startPlatform(ctx context.Context) error {
 	if cfg.RAGReranker == nil {
 		cfg.RAGReranker = modelReranker{n}
 	}
+	if cfg.AgentModel == nil && n.providers != nil {
+		cfg.AgentModel = agents.RegistryModel{Registry: n.providers} // ARES agents call the node's providers
+	}
 	p, err := StartPlatform(ctx, cfg, n.cfg.DataDir, n.cfg.Host, n.db, n.log)
 	if err != nil {
 		return err

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -295,4 +296,29 @@ func TestUIServesOnlyTheRootAndItsAssets(t *testing.T) {
 			t.Errorf("GET / with %v: %d, want 403", h, resp.StatusCode)
 		}
 	}
+}
+
+// FuzzHistoryQuery: any query either is refused with a 400 or gives a range the ledger
+// can be asked for (from before to, a step of at least a second).
+func FuzzHistoryQuery(f *testing.F) {
+	for _, s := range []string{"from=2026-12-01T10:00:00Z&to=2026-12-01T11:00:00Z&step=5m", "step=60", "from=-1", "to=1e300", "step=NaN", "from=2026-12-01", "step=0.5", ""} {
+		f.Add(s)
+	}
+	now := time.Date(2026, 12, 6, 12, 0, 0, 0, time.UTC)
+	f.Fuzz(func(t *testing.T, raw string) {
+		q, err := url.ParseQuery(raw)
+		if err != nil {
+			return
+		}
+		from, to, step, e := parseHistoryQuery(q, now)
+		if e != nil {
+			if e.Status != 400 || e.Code != "invalid_request" {
+				t.Fatalf("%q: %+v", raw, e)
+			}
+			return
+		}
+		if !from.Before(to) || step < time.Second {
+			t.Fatalf("%q: accepted from %v to %v step %v", raw, from, to, step)
+		}
+	})
 }

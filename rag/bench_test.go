@@ -204,7 +204,7 @@ func BenchmarkRAGSearch(b *testing.B) {
 	for _, n := range sizes {
 		for _, strategy := range []string{rag.BM25, rag.Fuzzy, rag.Semantic, rag.Hybrid} {
 			for _, cache := range []bool{true, false} {
-				if !cache && (n > 10000 || strategy != rag.BM25) {
+				if !cache && (n > 10000 || strategy != rag.BM25 || os.Getenv("ARIA_BENCH_SKIP_NOCACHE") != "") {
 					continue
 				}
 				name := fmt.Sprintf("chunks=%d/strategy=%s", n, strategy)

@@ -146,6 +146,39 @@ func TestSemanticRanksByCosine(t *testing.T) {
 	}
 }
 
+// The sparse path (few nonzero query dimensions) ranks exactly as the dense one.
+func TestSemanticSparseQueryMatchesDense(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	const dim = 64
+	var chunks []Chunk
+	for range 200 {
+		v := make([]float32, dim)
+		for j := range v {
+			v[j] = r.Float32()
+		}
+		chunks = append(chunks, Chunk{Vector: v})
+	}
+	ix := buildIndex(Collection{Dim: dim}, chunks)
+	sparse := make([]float32, dim)
+	sparse[3], sparse[40] = 0.5, 1
+	dense := append([]float32(nil), sparse...)
+	dense[7] = 1e-30 // nonzero everywhere would be dense; one tiny value keeps the ranking
+	for j := range dense {
+		if dense[j] == 0 {
+			dense[j] = 1e-30
+		}
+	}
+	a, b := ix.semantic(sparse, 10), ix.semantic(dense, 10)
+	if len(a) != 10 || len(b) != 10 {
+		t.Fatalf("%d and %d hits", len(a), len(b))
+	}
+	for i := range a {
+		if a[i].chunk != b[i].chunk || math.Abs(a[i].score-b[i].score) > 1e-5 {
+			t.Fatalf("rank %d: sparse %+v dense %+v", i, a[i], b[i])
+		}
+	}
+}
+
 func TestDotMatchesNaive(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, 2))
 	for _, n := range []int{0, 1, 3, 4, 7, 1024, 1537} {

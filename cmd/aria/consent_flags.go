@@ -7,7 +7,9 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/aria-node/aria/agents"
 	"github.com/aria-node/aria/consent"
+	"github.com/aria-node/aria/node"
 	"github.com/aria-node/aria/providers"
 )
 
@@ -62,6 +64,19 @@ func providersConfig(f *consent.ConfigFile) (providers.Config, error) {
 	if err != nil {
 		return pc, usageError("%v", err)
 	}
+	return pc, nil
+}
+
+// agentsConfig adds the config file's [[agents]] and [[workflows]] to the platform's config.
+func agentsConfig(f *consent.ConfigFile, pc node.PlatformConfig) (node.PlatformConfig, error) {
+	if f == nil {
+		return pc, nil
+	}
+	ac, err := agents.ParseConfig(f.Source, f.JSON)
+	if err != nil {
+		return pc, usageError("%v", err)
+	}
+	pc.Agents, pc.Workflows = ac.Agents, ac.Workflows
 	return pc, nil
 }
 

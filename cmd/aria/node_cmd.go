@@ -57,6 +57,10 @@ func nodeCommand() *cli.Command {
 				if err != nil {
 					return err
 				}
+				platform, err := agentsConfig(file, platformConfig(c))
+				if err != nil {
+					return err
+				}
 				n := node.New(node.Config{
 					EnergyMeter:      meter,
 					EnergyReferences: &refs,
@@ -70,7 +74,7 @@ func nodeCommand() *cli.Command {
 					Port:             c.Int("port"),
 					CORSOrigins:      c.StringSlice("cors-origins"),
 					AllowedHosts:     c.StringSlice("allowed-hosts"),
-					Platform:         platformConfig(c),
+					Platform:         platform,
 					Providers:        provs,
 				})
 				if err := n.Start(c.Context); err != nil {

@@ -222,12 +222,13 @@
   let models = [];
   const convo = [];
   let chatAbort = null;
+  // Where a model of /v1/models runs: the node's own kernel, a peer (aria.remote), or a
+  // configured provider (owned_by names it; "local" and "network" are the built-in ones).
   function modelKind(m) {
-    const a = m.aria;
-    if (a && a.remote) return 'peer';
-    if (a && (a.upstream || a.provider)) return 'upstream' + (a.provider ? ' ' + a.provider : '');
-    if (m.owned_by && m.owned_by !== 'aria-protocol') return 'upstream ' + m.owned_by;
-    return 'local';
+    if (m.owned_by && m.owned_by !== 'aria-protocol') {
+      return m.owned_by === 'local' || m.owned_by === 'network' ? 'provider ' + m.owned_by : 'upstream ' + m.owned_by;
+    }
+    return m.aria && m.aria.remote ? 'peer' : 'local';
   }
   // A user signed in with a login (a JWT, no API key) chats through the ARES chat API,
   // /api/chat/stream, where the tenant's agents pick the model; /v1 needs a key.
