@@ -417,22 +417,17 @@ test('the dashboard with auth on: admin signs in, creates a tenant and a key, an
     await page.keyboard.press('Enter');
     await page.waitForFunction(() => [...document.querySelectorAll('#chat-log li.assistant')].at(-1)?.dataset.state, { timeout: 60_000 });
     const agentReply = await page.evaluate(() => { const li = [...document.querySelectorAll('#chat-log li.assistant')].at(-1); return { state: li.dataset.state, text: li.querySelector('.text').textContent, meta: li.querySelector('.meta').textContent }; });
-    // Until the node serves the ARES chat (issue 15), the page shows the API's 404 as a readable message.
-    const probe = await fetch(node.url + '/api/chat/stream', { method: 'POST', headers: { 'Content-Type': 'application/json', Authorization: 'Bearer ' + key }, body: '{}' });
-    const hasARESChat = !(probe.status === 404 && (await probe.json()).error?.code === 'not_found');
-    if (hasARESChat) {
-      assert.equal(agentReply.state, 'done', JSON.stringify(agentReply));
-      assert.ok(agentReply.text.length > 0);
-    } else {
-      assert.deepEqual([agentReply.state, agentReply.text], ['error', 'Endpoint not found (not_found)']);
-    }
+    assert.equal(agentReply.state, 'done', JSON.stringify(agentReply));
+    assert.ok(agentReply.text.length > 0);
+    // The page's max tokens reaches the ARES chat: the answer stops at 8 tokens (the usage
+    // shown also counts the router's at most 16).
+    const used = Number(/(\d+) tokens/.exec(agentReply.meta)?.[1]);
+    assert.ok(used > 0 && used <= 8 + 16 && /finish: length/.test(agentReply.meta), `the ARES chat answered ${agentReply.meta}`);
     await shoot(page, 'chat-user-login-desktop');
 
     assert.deepEqual(log.errors, [], 'console errors');
-    // The only failed calls: 401s before signing in (and the wrong secret), and the probe for
-    // tenant agents while this node has no agents API.
-    const unexpected = log.failed.filter((f) => !/^401 /.test(f) && !/^404 \/api\/admin\/tenants\/[^/]+\/agents$/.test(f) &&
-      !(f === '404 /api/chat/stream' && !hasARESChat));
+    // The only failed calls: 401s before signing in (and the wrong secret).
+    const unexpected = log.failed.filter((f) => !/^401 /.test(f));
     assert.ok(log.failed.includes('401 /v1/models'), 'the login user was not refused /v1 (the test proves nothing)');
     assert.deepEqual(unexpected, [], 'unexpected failed API calls');
   } finally {

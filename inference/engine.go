@@ -128,6 +128,8 @@ type Request struct {
 // Token is one streamed piece of output text. Text may be empty when a token's bytes
 // are held back (part of a possible stop string or of an incomplete UTF-8 sequence).
 type Token struct {
+	// ID is the vocabulary id, or FlushToken for text held back (an incomplete UTF-8
+	// sequence, a possible stop-string prefix) and released at the end: not a token.
 	ID   int32
 	Text string
 	// Bytes and Logprob are set when the request asked for logprobs: the token's own
@@ -135,6 +137,9 @@ type Token struct {
 	Bytes   []byte
 	Logprob *TokenLogprob
 }
+
+// FlushToken is the ID of a Token that only releases held-back text.
+const FlushToken int32 = -1
 
 // Result summarises a finished generation.
 type Result struct {

@@ -142,11 +142,20 @@ func (s *Server) generate(ctx context.Context, req inference.Request, start time
 	tr := s.metrics.tracker(start)
 	sampled := 0
 	if sink := usageSinkFrom(ctx); sink != nil {
-		// Billed as sampled: a stream the client abandons still counts what it used.
-		defer func() { sink.AddUsage(res.PromptTokens, max(res.CompletionTokens, sampled)) }()
+		// A finished generation is billed what it reports (the usage the client sees); one
+		// the client abandons is billed as sampled, since the kernel spent those tokens.
+		defer func() {
+			completion := res.CompletionTokens
+			if err != nil {
+				completion = max(completion, sampled)
+			}
+			sink.AddUsage(res.PromptTokens, completion)
+		}()
 	}
 	res, err = s.cfg.Backend.Generate(ctx, req, func(t inference.Token) error {
-		sampled++
+		if t.ID != inference.FlushToken {
+			sampled++
+		}
 		tr.token(t)
 		if onToken == nil {
 			return nil

@@ -297,7 +297,10 @@
       if (obj.error) throw new ApiError(500, obj.error.message || String(obj.error), obj.error.code || obj.code);
       if (obj.usage) usage = obj.usage;
       let piece;
-      if (typeof obj.delta === 'string') piece = obj.delta; // ARES: {delta}, then a last event with finish_reason
+      if (typeof obj.delta === 'string') { // ARES: {delta}, then a last event with finish_reason
+        piece = obj.delta;
+        if (obj.finish_reason) finish = obj.finish_reason;
+      }
       else {
         const c = obj.choices && obj.choices[0];
         if (!c) { if (obj.finish_reason) finish = obj.finish_reason; return; }
@@ -317,7 +320,7 @@
     };
     try {
       const res = viaARES()
-        ? await api('/api/chat/stream', { method: 'POST', raw: true, signal: ctl.signal, body: model ? { messages, model } : { messages } })
+        ? await api('/api/chat/stream', { method: 'POST', raw: true, signal: ctl.signal, body: { messages, ...(model ? { model } : {}), ...(Number.isFinite(maxTokens) ? { max_tokens: maxTokens } : {}) } })
         : await api('/v1/chat/completions', {
           method: 'POST', raw: true, signal: ctl.signal,
           body: { model, messages, stream: true, stream_options: { include_usage: true }, temperature: Number.isFinite(temperature) ? temperature : 1, max_tokens: Number.isFinite(maxTokens) ? maxTokens : 128 },

@@ -444,7 +444,9 @@ func (e *Engine) Generate(ctx context.Context, req inference.Request, onToken fu
 					return partial(), err
 				}
 			}
-			delivered++
+			if tok.ID != inference.FlushToken {
+				delivered++
+			}
 		}
 		if !finished {
 			continue

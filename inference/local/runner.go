@@ -529,7 +529,7 @@ var errGrammarDeadEnd = errors.New("constrained decoding: no token of the vocabu
 // finishText flushes held-back text and ends the request.
 func (r *runner) finishText(s *slot, reason string) {
 	if rest := s.t.text.flush(); rest != "" {
-		s.t.emit(inference.Token{ID: -1, Text: rest})
+		s.t.emit(inference.Token{ID: inference.FlushToken, Text: rest})
 	}
 	r.release(s, reason, nil)
 }
