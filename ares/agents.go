@@ -65,67 +65,63 @@ func round3(f float64) float64 { return float64(int64(f*1000+0.5)) / 1000 }
 
 // agentBody is a create/update request: flat or nested; pointers tell "given".
 type agentBody struct {
-	Name         *string   `json:"name"`
-	AgentType    *string   `json:"agent_type"`
-	Description  *string   `json:"description"`
-	Model        *string   `json:"model"`
-	SystemPrompt *string   `json:"system_prompt"`
-	Tools        *[]string `json:"tools"`
-	MaxTokens    *int      `json:"max_tokens"`
-	Collections  *[]string `json:"collections"`
-	ToolChoice   *string   `json:"tool_choice"`
-	Config       *struct {
-		Model        *string      `json:"model"`
-		SystemPrompt *string      `json:"system_prompt"`
-		Tools        *[]string    `json:"tools"`
-		MaxTokens    *int         `json:"max_tokens"`
-		Collections  *[]string    `json:"collections"`
-		ToolChoice   *string      `json:"tool_choice"`
-		Toon         *agents.Toon `json:"toon"`
-	} `json:"config"`
-	Toon *agents.Toon `json:"toon"`
+	Name         *string          `json:"name"`
+	AgentType    *string          `json:"agent_type"`
+	Description  *string          `json:"description"`
+	Model        *string          `json:"model"`
+	SystemPrompt *string          `json:"system_prompt"`
+	Tools        *[]string        `json:"tools"`
+	MaxTokens    *int             `json:"max_tokens"`
+	Collections  *[]string        `json:"collections"`
+	ToolChoice   *string          `json:"tool_choice"`
+	Toon         *agents.Toon     `json:"toon"`
+	Config       *agentConfigBody `json:"config"`
+}
+
+// agentConfigBody is the part of an agent's config a request may set, at the top level
+// (flat shape) or under "config" (nested shape).
+type agentConfigBody struct {
+	Model        *string      `json:"model"`
+	SystemPrompt *string      `json:"system_prompt"`
+	Tools        *[]string    `json:"tools"`
+	MaxTokens    *int         `json:"max_tokens"`
+	Collections  *[]string    `json:"collections"`
+	ToolChoice   *string      `json:"tool_choice"`
+	Toon         *agents.Toon `json:"toon"`
 }
 
 // apply sets the given fields on a (nested config wins over flat fields).
 func (b agentBody) apply(a *agents.Agent) {
-	set := func(dst *string, v *string) {
-		if v != nil {
-			*dst = *v
-		}
+	if b.AgentType != nil {
+		a.AgentType = *b.AgentType
 	}
-	set(&a.AgentType, b.AgentType)
-	set(&a.Config.Description, b.Description)
-	set(&a.Config.Model, b.Model)
-	set(&a.Config.SystemPrompt, b.SystemPrompt)
-	set(&a.Config.ToolChoice, b.ToolChoice)
-	if b.Tools != nil {
-		a.Config.Tools = *b.Tools
+	if b.Description != nil {
+		a.Config.Description = *b.Description
 	}
-	if b.MaxTokens != nil {
-		a.Config.MaxTokens = *b.MaxTokens
+	flat := agentConfigBody{Model: b.Model, SystemPrompt: b.SystemPrompt, Tools: b.Tools, MaxTokens: b.MaxTokens,
+		Collections: b.Collections, ToolChoice: b.ToolChoice, Toon: b.Toon}
+	flat.apply(&a.Config)
+	if b.Config != nil {
+		b.Config.apply(&a.Config)
 	}
-	if b.Collections != nil {
-		a.Config.Collections = *b.Collections
+}
+
+func (c agentConfigBody) apply(cfg *agents.Config) {
+	setPtr(&cfg.Model, c.Model)
+	setPtr(&cfg.SystemPrompt, c.SystemPrompt)
+	setPtr(&cfg.ToolChoice, c.ToolChoice)
+	setPtr(&cfg.Tools, c.Tools)
+	setPtr(&cfg.MaxTokens, c.MaxTokens)
+	setPtr(&cfg.Collections, c.Collections)
+	if c.Toon != nil {
+		cfg.Toon = c.Toon
 	}
-	if b.Toon != nil {
-		a.Config.Toon = b.Toon
-	}
-	if c := b.Config; c != nil {
-		set(&a.Config.Model, c.Model)
-		set(&a.Config.SystemPrompt, c.SystemPrompt)
-		set(&a.Config.ToolChoice, c.ToolChoice)
-		if c.Tools != nil {
-			a.Config.Tools = *c.Tools
-		}
-		if c.MaxTokens != nil {
-			a.Config.MaxTokens = *c.MaxTokens
-		}
-		if c.Collections != nil {
-			a.Config.Collections = *c.Collections
-		}
-		if c.Toon != nil {
-			a.Config.Toon = c.Toon
-		}
+}
+
+// setPtr sets *dst to *v when v was given.
+func setPtr[T any](dst *T, v *T) {
+	if v != nil {
+		*dst = *v
 	}
 }
 
