@@ -14,8 +14,8 @@ import (
 	"github.com/aria-node/aria/inference/llamacpp"
 )
 
-// ternaryLogits decodes the prompts together (4: ggml's 2x2 tiles; 1: one row at a
-// time) and returns every logit vector, keyed "sequences/seq/step".
+// ternaryLogits decodes the prompts together (4: the 2x4 or 2x2 tiles; 1: one row at
+// a time) and returns every logit vector, keyed "sequences/seq/step".
 func ternaryLogits(t *testing.T, model string) map[string][]float32 {
 	t.Helper()
 	m, err := llamacpp.LoadModel(model, llamacpp.ModelParams{UseMmap: true})
@@ -42,8 +42,8 @@ func ternaryLogits(t *testing.T, model string) map[string][]float32 {
 }
 
 // The TQ2_0 kernels picked at run time (patches 0002 and 0003: AVX2 2x2 tiles, AVX-512
-// VNNI one-row and 2x2) must not change a bit of the result of ggml's own one-row AVX2
-// kernel. A child process decodes with ARIA_TQ2_0_VNNI=0 ARIA_TQ2_0_2X2=0 (ggml's
+// VNNI one row, 2x2 and 2x4 tiles) must not change a bit of the result of ggml's own
+// one-row AVX2 kernel. A child process decodes with ARIA_TQ2_0_VNNI=0 ARIA_TQ2_0_2X2=0 (ggml's
 // kernel only) and every logit is compared bitwise with this process's.
 func TestTernaryKernelsMatchGgmlBitwise(t *testing.T) {
 	if out := os.Getenv("ARIA_TEST_LOGITS_OUT"); out != "" {
@@ -92,5 +92,28 @@ func TestTernaryKernelsMatchGgmlBitwise(t *testing.T) {
 		if i := firstDifferent(g, w); i >= 0 {
 			t.Errorf("%s: logit %d is %v, %v with ggml's kernel", k, i, g[i], w[i])
 		}
+	}
+}
+
+func TestTernaryKernelNamesTheSwitches(t *testing.T) {
+	if !cpu.X86.HasAVX2 {
+		t.Skip("not an AVX2 machine")
+	}
+	t.Setenv("ARIA_TQ2_0_VNNI", "0")
+	t.Setenv("ARIA_TQ2_0_2X2", "0")
+	if got := TernaryKernel(); got != "AVX2, one row" {
+		t.Errorf("both switches off: %q", got)
+	}
+	t.Setenv("ARIA_TQ2_0_2X2", "1")
+	if got := TernaryKernel(); got != "AVX2, 2x2 tiles" {
+		t.Errorf("VNNI off: %q", got)
+	}
+	t.Setenv("ARIA_TQ2_0_VNNI", "1")
+	want := "AVX2, 2x2 tiles"
+	if cpu.X86.HasAVX512F && cpu.X86.HasAVX512BW && cpu.X86.HasAVX512VNNI {
+		want = "AVX-512 VNNI, 2x4 tiles"
+	}
+	if got := TernaryKernel(); got != want {
+		t.Errorf("defaults: %q, want %q", got, want)
 	}
 }
