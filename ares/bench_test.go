@@ -7,14 +7,11 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
-
-	bbolt "go.etcd.io/bbolt"
 
 	"github.com/aria-node/aria/storage/bolt"
 	"github.com/aria-node/aria/tenancy"
@@ -27,12 +24,7 @@ import (
 //	go test -run '^$' -bench AccessLayer -benchtime 1x ./ares/
 func BenchmarkAccessLayer(b *testing.B) {
 	b.Run("bbolt", func(b *testing.B) {
-		db, err := bbolt.Open(filepath.Join(b.TempDir(), "aria.db"), 0o600, &bbolt.Options{Timeout: time.Second})
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer db.Close()
-		st, err := bolt.NewTenancyStore(db)
+		st, err := bolt.NewTenancyStore(tempBolt(b))
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -7,13 +7,10 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
-
-	bbolt "go.etcd.io/bbolt"
 
 	"github.com/aria-node/aria/agents"
 	"github.com/aria-node/aria/providers"
@@ -43,11 +40,7 @@ func BenchmarkChatOverhead(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	db, err := bbolt.Open(filepath.Join(b.TempDir(), "aria.db"), 0o600, &bbolt.Options{Timeout: time.Second})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer db.Close()
+	db := tempBolt(b)
 	ts, _ := bolt.NewTenancyStore(db)
 	as, _ := bolt.NewAgentsStore(db)
 	svc := tenancy.NewService(ts, tenancy.Options{Logger: quiet, JWTSecret: jwtSecret})

@@ -139,11 +139,7 @@ func newEnv(t *testing.T, o envOpts) *env {
 	t.Helper()
 	e := &env{t: t, clock: &fakeClock{now: time.Date(2026, 3, 13, 10, 0, 0, 0, time.UTC)}, backend: newScript()}
 	if o.store == nil {
-		db, err := bbolt.Open(filepath.Join(t.TempDir(), "aria.db"), 0o600, &bbolt.Options{Timeout: time.Second})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { db.Close() })
+		db := tempBolt(t)
 		st, err := bolt.NewTenancyStore(db)
 		if err != nil {
 			t.Fatal(err)
@@ -153,6 +149,17 @@ func newEnv(t *testing.T, o envOpts) *env {
 	e.store = o.store
 	e.ts = e.serve(o)
 	return e
+}
+
+// tempBolt opens a new bbolt database in t's temp dir, closed when t ends.
+func tempBolt(t testing.TB) *bbolt.DB {
+	t.Helper()
+	db, err := bbolt.Open(filepath.Join(t.TempDir(), "aria.db"), 0o600, &bbolt.Options{Timeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
 }
 
 // serve starts one gateway over the env's store (several may share it).

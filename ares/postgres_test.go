@@ -11,12 +11,12 @@ import (
 	"github.com/aria-node/aria/providers/upstreamtest"
 	"github.com/aria-node/aria/storage/postgres"
 	"github.com/aria-node/aria/storage/postgres/pgtest"
-	"github.com/aria-node/aria/tenancy"
 )
 
 func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
 
-func openPG(t testing.TB) tenancy.Store {
+// openPG opens a store on a fresh database of the test cluster, closed when the test ends.
+func openPG(t testing.TB) *postgres.Store {
 	t.Helper()
 	url := pgtest.URL(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)

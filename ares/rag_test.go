@@ -1,22 +1,15 @@
 package ares
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
-	"path/filepath"
 	"strings"
 	"testing"
-	"time"
-
-	bbolt "go.etcd.io/bbolt"
 
 	"github.com/aria-node/aria/rag"
 	"github.com/aria-node/aria/storage/bolt"
-	"github.com/aria-node/aria/storage/postgres"
-	"github.com/aria-node/aria/storage/postgres/pgtest"
 	"github.com/aria-node/aria/tenancy"
 )
 
@@ -26,20 +19,10 @@ func ragEnv(t *testing.T, pg bool, open bool) *env {
 	var st tenancy.Store
 	var rs rag.Store
 	if pg {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		p, err := postgres.Open(ctx, pgtest.URL(t))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { p.Close() })
+		p := openPG(t)
 		st, rs = p, p.RAG()
 	} else {
-		db, err := bbolt.Open(filepath.Join(t.TempDir(), "aria.db"), 0o600, &bbolt.Options{Timeout: time.Second})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { db.Close() })
+		db := tempBolt(t)
 		ts, err := bolt.NewTenancyStore(db)
 		if err != nil {
 			t.Fatal(err)

@@ -17,7 +17,10 @@ type StreamBench struct {
 	TTFT       time.Duration // request sent → first content chunk
 	Tokens     int           // usage.completion_tokens
 	DecodeTokS float64       // (tokens-1) / (first content chunk → [DONE])
-	first, end time.Time
+	// MedianChunkTokS is 1 / the median interval between content chunks: unlike
+	// DecodeTokS it does not move when another process takes the cores for a moment.
+	MedianChunkTokS float64
+	first, end      time.Time
 }
 
 // BenchStream sends one streamed chat completion (greedy, seeded) to baseURL and times it.
@@ -42,6 +45,8 @@ func BenchStream(ctx context.Context, client *http.Client, baseURL, model, promp
 		return StreamBench{}, fmt.Errorf("HTTP %d", resp.StatusCode)
 	}
 	var b StreamBench
+	var gaps []float64
+	var last time.Time
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for sc.Scan() {
@@ -61,9 +66,15 @@ func BenchStream(ctx context.Context, client *http.Client, baseURL, model, promp
 		if c.Usage != nil {
 			b.Tokens = c.Usage.CompletionTokens
 		}
-		if len(c.Choices) > 0 && c.Choices[0].Delta.Content != "" && b.first.IsZero() {
-			b.first = time.Now()
-			b.TTFT = b.first.Sub(start)
+		if len(c.Choices) > 0 && c.Choices[0].Delta.Content != "" {
+			now := time.Now()
+			if b.first.IsZero() {
+				b.first = now
+				b.TTFT = b.first.Sub(start)
+			} else {
+				gaps = append(gaps, now.Sub(last).Seconds())
+			}
+			last = now
 		}
 	}
 	if err := sc.Err(); err != nil {
@@ -74,6 +85,12 @@ func BenchStream(ctx context.Context, client *http.Client, baseURL, model, promp
 	}
 	if b.Tokens > 1 {
 		b.DecodeTokS = float64(b.Tokens-1) / b.end.Sub(b.first).Seconds()
+	}
+	if len(gaps) > 0 {
+		slices.Sort(gaps)
+		if m := gaps[len(gaps)/2]; m > 0 {
+			b.MedianChunkTokS = 1 / m
+		}
 	}
 	return b, nil
 }

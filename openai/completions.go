@@ -191,14 +191,8 @@ func (p completionParams) choiceRequest(i int) inference.Request {
 
 func (s *Server) handleCompletions(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
-	body, apiErr := s.readBody(w, r)
-	if apiErr != nil {
-		writeError(w, apiErr)
-		return
-	}
 	var req CompletionRequest
-	if apiErr := decodeBody(body, &req); apiErr != nil {
-		writeError(w, apiErr)
+	if !s.decodeRequest(w, r, &req) {
 		return
 	}
 	p, apiErr := toCompletionParams(&req)

@@ -19,17 +19,12 @@ const (
 	MaxStops         = 16
 )
 
-// decodeChatRequest parses a request body. Errors name the offending field.
-func decodeChatRequest(body []byte) (*ChatCompletionRequest, *APIError) {
-	var req ChatCompletionRequest
-	if apiErr := decodeBody(body, &req); apiErr != nil {
-		return nil, apiErr
-	}
-	return &req, nil
-}
-
-// decodeBody decodes a request body strictly, for every endpoint: exactly one JSON value; errors name the field.
+// decodeBody decodes a request body strictly, for every endpoint: exactly one JSON
+// object (null is not one); errors name the field.
 func decodeBody(body []byte, v any) *APIError {
+	if string(bytes.TrimSpace(body)) == "null" {
+		return invalidRequest("the body must be a JSON object, got null")
+	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	if err := dec.Decode(v); err != nil {
 		return jsonError(err, body)

@@ -107,47 +107,41 @@ type EmbeddingsUsage struct {
 	TotalTokens  int `json:"total_tokens"`
 }
 
-// decodeEmbeddingRequest parses and validates a body; errors name the field.
-func decodeEmbeddingRequest(body []byte) (*EmbeddingRequest, *APIError) {
-	var req EmbeddingRequest
-	if apiErr := decodeBody(body, &req); apiErr != nil {
-		return nil, apiErr
-	}
+// validate checks a decoded request; errors name the field.
+func (req *EmbeddingRequest) validate() *APIError {
 	switch {
 	case req.Model == "":
-		return nil, invalidRequest("'model' field is required")
+		return invalidRequest("'model' field is required")
 	case !req.Input.set:
-		return nil, invalidRequest("'input' field is required")
+		return invalidRequest("'input' field is required")
 	case len(req.Input.Texts)+len(req.Input.Tokens) == 0:
-		return nil, invalidRequest("'input' must not be empty")
+		return invalidRequest("'input' must not be empty")
 	case len(req.Input.Texts)+len(req.Input.Tokens) > MaxEmbeddingInputs:
-		return nil, invalidRequest("'input' may hold at most %d inputs, got %d", MaxEmbeddingInputs, len(req.Input.Texts)+len(req.Input.Tokens))
+		return invalidRequest("'input' may hold at most %d inputs, got %d", MaxEmbeddingInputs, len(req.Input.Texts)+len(req.Input.Tokens))
 	case req.Dimensions != nil:
-		return nil, invalidRequest("'dimensions' is not supported: aria returns the model's full embedding size")
+		return invalidRequest("'dimensions' is not supported: aria returns the model's full embedding size")
 	case req.EncodingFormat != "" && req.EncodingFormat != "float" && req.EncodingFormat != "base64":
-		return nil, invalidRequest("'encoding_format' must be float or base64, got %q", req.EncodingFormat)
+		return invalidRequest("'encoding_format' must be float or base64, got %q", req.EncodingFormat)
 	}
 	for i, t := range req.Input.Texts {
 		if t == "" {
-			return nil, invalidRequest("'input[%d]' must not be an empty string", i)
+			return invalidRequest("'input[%d]' must not be an empty string", i)
 		}
 	}
 	for i, t := range req.Input.Tokens {
 		if len(t) == 0 {
-			return nil, invalidRequest("'input[%d]' must not be an empty token array", i)
+			return invalidRequest("'input[%d]' must not be an empty token array", i)
 		}
 	}
-	return &req, nil
+	return nil
 }
 
 func (s *Server) handleEmbeddings(w http.ResponseWriter, r *http.Request) {
-	body, apiErr := s.readBody(w, r)
-	if apiErr != nil {
-		writeError(w, apiErr)
+	req := new(EmbeddingRequest)
+	if !s.decodeRequest(w, r, req) {
 		return
 	}
-	req, apiErr := decodeEmbeddingRequest(body)
-	if apiErr != nil {
+	if apiErr := req.validate(); apiErr != nil {
 		writeError(w, apiErr)
 		return
 	}

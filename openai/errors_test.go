@@ -64,7 +64,7 @@ func TestRequestValidationErrors(t *testing.T) {
 		{name: "number body", body: `42`, text: "JSON object"},
 		{name: "two objects", body: with(`"n":1`) + ` {}`, text: "single JSON object"},
 		{name: "trailing garbage", body: with(`"n":1`) + `x`, text: "single JSON object"},
-		{name: "null body", body: `null`, field: "model"},
+		{name: "null body", body: `null`, text: "JSON object, got null"},
 
 		// Wrong JSON types.
 		{name: "temperature string", body: with(`"temperature":"hot"`), field: "temperature"},

@@ -80,7 +80,7 @@ func (s *Server) guard(next http.Handler) http.Handler {
 	machine, _ := os.Hostname()
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rc := http.NewResponseController(w)
-		// The body must arrive within the Body timeout; readBody clears the deadline
+		// The body must arrive within the Body timeout; decodeRequest clears the deadline
 		// once it has the body, so a long stream is not cut by it.
 		_ = rc.SetReadDeadline(time.Now().Add(s.cfg.Timeouts.Body))
 		w = &deadlineWriter{ResponseWriter: w, rc: rc, d: s.cfg.Timeouts.Write}

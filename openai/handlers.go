@@ -13,14 +13,8 @@ import (
 
 func (s *Server) handleChat(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
-	body, apiErr := s.readBody(w, r)
-	if apiErr != nil {
-		writeError(w, apiErr)
-		return
-	}
-	req, apiErr := decodeChatRequest(body)
-	if apiErr != nil {
-		writeError(w, apiErr)
+	req := new(ChatCompletionRequest)
+	if !s.decodeRequest(w, r, req) {
 		return
 	}
 	if s.cfg.Upstream != nil && s.cfg.Upstream.ServesUpstream(r.Context(), req.Model) {

@@ -155,14 +155,8 @@ func (s *Server) handleIntentionCreate(w http.ResponseWriter, r *http.Request) {
 	if !s.intentionsOr503(w) {
 		return
 	}
-	body, apiErr := s.readBody(w, r)
-	if apiErr != nil {
-		writeError(w, apiErr)
-		return
-	}
 	var b intentionCreateBody
-	if apiErr := decodeBody(body, &b); apiErr != nil {
-		writeError(w, apiErr)
+	if !s.decodeRequest(w, r, &b) {
 		return
 	}
 	req, apiErr := b.toCreateRequest()
@@ -222,18 +216,15 @@ func (s *Server) handleIntentionPatch(w http.ResponseWriter, r *http.Request) {
 	if !s.intentionsOr503(w) {
 		return
 	}
-	body, apiErr := s.readBody(w, r)
-	if apiErr != nil {
-		writeError(w, apiErr)
+	// The body is decoded twice: as its members, to check which it names (and
+	// whether expires_at is null), then as the patch.
+	var body json.RawMessage
+	if !s.decodeRequest(w, r, &body) {
 		return
 	}
 	var raw map[string]json.RawMessage
 	if apiErr := decodeBody(body, &raw); apiErr != nil {
 		writeError(w, apiErr)
-		return
-	}
-	if raw == nil {
-		writeError(w, invalidRequest("the body must be a JSON object"))
 		return
 	}
 	for k, v := range raw {

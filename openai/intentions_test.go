@@ -20,7 +20,7 @@ import (
 )
 
 // intentionsEnv is the API over a real intentions store in a temp bbolt file.
-func intentionsEnv(t *testing.T) *env {
+func intentionsEnv(t *testing.T, opts ...envOption) *env {
 	t.Helper()
 	db, err := bolt.Open(filepath.Join(t.TempDir(), "aria.db"), 0o600, &bolt.Options{Timeout: time.Second})
 	if err != nil {
@@ -31,7 +31,7 @@ func intentionsEnv(t *testing.T) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return newEnv(t, nil, func(c *Config) { c.Intentions = st })
+	return newEnv(t, nil, append([]envOption{func(c *Config) { c.Intentions = st }}, opts...)...)
 }
 
 func (e *env) createIntention(body string) map[string]any {

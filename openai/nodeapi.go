@@ -282,14 +282,8 @@ func (s *Server) handlePull(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	body, e := s.readBody(w, r)
-	if e != nil {
-		writeError(w, e)
-		return
-	}
 	var req PullRequest
-	if e := decodeBody(body, &req); e != nil {
-		writeError(w, e)
+	if !s.decodeRequest(w, r, &req) {
 		return
 	}
 	req.Model = strings.TrimSpace(req.Model)
@@ -334,14 +328,8 @@ func (s *Server) handleImport(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	body, e := s.readBody(w, r)
-	if e != nil {
-		writeError(w, e)
-		return
-	}
 	var req ImportRequest
-	if e := decodeBody(body, &req); e != nil {
-		writeError(w, e)
+	if !s.decodeRequest(w, r, &req) {
 		return
 	}
 	if strings.TrimSpace(req.Path) == "" {

@@ -275,14 +275,8 @@ func replaceAll(s string, m map[string]string) string {
 
 func (s *Server) handleResponses(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
-	body, apiErr := s.readBody(w, r)
-	if apiErr != nil {
-		writeError(w, apiErr)
-		return
-	}
 	var req ResponsesRequest
-	if apiErr := decodeBody(body, &req); apiErr != nil {
-		writeError(w, apiErr)
+	if !s.decodeRequest(w, r, &req) {
 		return
 	}
 	chat, apiErr := toChatRequest(&req)

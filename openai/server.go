@@ -127,7 +127,8 @@ type route struct {
 	methods map[string]http.HandlerFunc
 }
 
-func (s *Server) routes() http.Handler {
+// routeTable is every route the API serves, with its methods' handlers.
+func (s *Server) routeTable() []route {
 	routes := []route{
 		{"/v1/chat/completions", map[string]http.HandlerFunc{"POST": s.handleChat}},
 		{"/v1/completions", map[string]http.HandlerFunc{"POST": s.handleCompletions}},
@@ -144,9 +145,12 @@ func (s *Server) routes() http.Handler {
 		{"/v1/intentions/{id}/fire", map[string]http.HandlerFunc{"POST": s.handleIntentionFire}},
 		{"/metrics", map[string]http.HandlerFunc{"GET": promhttp.HandlerFor(s.cfg.Registry, promhttp.HandlerOpts{}).ServeHTTP}},
 	}
-	routes = append(routes, s.nodeRoutes()...)
+	return append(routes, s.nodeRoutes()...)
+}
+
+func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
-	for _, rt := range routes {
+	for _, rt := range s.routeTable() {
 		var allow []string
 		for m := range rt.methods {
 			allow = append(allow, m)
@@ -206,20 +210,30 @@ func (s *Server) recoverer(next http.Handler) http.Handler {
 	})
 }
 
-// readBody reads a size-capped body.
-func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, *APIError) {
+// decodeRequest reads the request's JSON body into v for every endpoint that takes
+// one, so a bad body gets one answer everywhere: over MaxBodyBytes is 413
+// request_too_large, anything else decodeBody refuses is a 400 invalid_request naming
+// the problem, both in the API's error shape. On false the error is written.
+func (s *Server) decodeRequest(w http.ResponseWriter, r *http.Request, v any) bool {
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes))
-	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return nil, tooLarge(s.cfg.MaxBodyBytes)
-		}
-		return nil, invalidRequest("cannot read body: %v", err)
+	var apiErr *APIError
+	var mbe *http.MaxBytesError
+	switch {
+	case errors.As(err, &mbe):
+		apiErr = tooLarge(s.cfg.MaxBodyBytes)
+	case err != nil:
+		apiErr = invalidRequest("cannot read body: %v", err)
+	default:
+		// The body is in: the rest of the exchange (a stream, say) is bounded by the
+		// per-write deadlines instead.
+		_ = http.NewResponseController(w).SetReadDeadline(time.Time{})
+		apiErr = decodeBody(body, v)
 	}
-	// The body is in: the rest of the exchange (a stream, say) is bounded by the
-	// per-write deadlines instead.
-	_ = http.NewResponseController(w).SetReadDeadline(time.Time{})
-	return body, nil
+	if apiErr != nil {
+		writeError(w, apiErr)
+		return false
+	}
+	return true
 }
 
 // Serve serves on ln until Shutdown (at once if Shutdown came first).

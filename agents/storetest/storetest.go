@@ -6,12 +6,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"testing"
 	"time"
 
 	"github.com/aria-node/aria/agents"
+	"github.com/aria-node/aria/internal/storesuite"
 	"github.com/aria-node/aria/tenancy"
 )
 
@@ -20,37 +20,33 @@ type Open func(t *testing.T) (agents.Store, func(tenantID string))
 
 // Run runs the suite.
 func Run(t *testing.T, open Open) {
-	tests := []struct {
-		name string
-		fn   func(t *testing.T, s agents.Store, mk func(string))
-	}{
-		{"Agents", testAgents},
-		{"Runs", testRuns},
-		{"Conversations", testConversations},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			s, mk := open(t)
-			tc.fn(t, s, mk)
-		})
-	}
+	storesuite.Run(t, func(t *testing.T) fixture {
+		s, mk := open(t)
+		return fixture{s, mk}
+	}, []storesuite.Case[fixture]{
+		{Name: "Agents", Fn: withTenants(testAgents)},
+		{Name: "Runs", Fn: withTenants(testRuns)},
+		{Name: "Conversations", Fn: withTenants(testConversations)},
+	})
 }
 
-var t0 = time.Date(2026, 3, 13, 10, 0, 0, 0, time.UTC)
-
-func must(t *testing.T, err error) {
-	t.Helper()
-	if err != nil {
-		t.Fatal(err)
-	}
+// fixture is a fresh store and its tenant maker.
+type fixture struct {
+	store    agents.Store
+	mkTenant func(tenantID string)
 }
 
-func wantErr(t *testing.T, err, want error) {
-	t.Helper()
-	if !errors.Is(err, want) {
-		t.Fatalf("error %v, want %v", err, want)
-	}
+// withTenants adapts a case that takes the store and the tenant maker.
+func withTenants(fn func(*testing.T, agents.Store, func(string))) func(*testing.T, fixture) {
+	return func(t *testing.T, f fixture) { fn(t, f.store, f.mkTenant) }
 }
+
+// The suites' shared clock and helpers.
+var (
+	t0      = storesuite.T0
+	must    = storesuite.Must
+	wantErr = storesuite.WantErr
+)
 
 func agent(tenant, name string) agents.Agent {
 	return agents.Agent{ID: tenancy.NewID(), TenantID: tenant, Name: name, AgentType: "analyst", CreatedAt: t0,

@@ -47,6 +47,11 @@ type benchReport struct {
 	HTTP                *httpReport                 `json:"http,omitempty"`
 	Contract            *contractReport             `json:"contract,omitempty"`
 	Contend             *contendReport              `json:"contend,omitempty"`
+
+	// Decode from the median token interval (robust to bursts of contention).
+	KernelTGMedianTokS float64 `json:"kernel_decode_median_step_tok_s"`
+	EngineMedianTokS   float64 `json:"engine_decode_median_step_tok_s"`
+	EngineMedianRatio  float64 `json:"engine_to_kernel_median_step_ratio"`
 }
 
 // contractReport: the owner's decode on an engine under the default contract (25% for
@@ -85,6 +90,13 @@ type httpReport struct {
 	HTTPTTFTms   float64                `json:"http_ttft_ms"`
 	AddedTTFTms  float64                `json:"added_ttft_ms"`
 	Parallel     []openai.ParallelBench `json:"parallel"`
+
+	// From the median token interval of each path (robust to bursts of contention).
+	KernelMedianTokS   float64 `json:"kernel_median_step_tok_s"`
+	DirectMedianTokS   float64 `json:"direct_median_step_tok_s"`
+	HTTPMedianTokS     float64 `json:"http_median_chunk_tok_s"`
+	HTTPToKernelMedian float64 `json:"http_to_kernel_median_step_ratio"`
+	HTTPToDirectMedian float64 `json:"http_to_direct_median_step_ratio"`
 }
 
 func benchCommand() *cli.Command {
@@ -154,7 +166,7 @@ func benchCommand() *cli.Command {
 			// Kernel and engine runs alternate so drift in machine load hits both alike.
 			// Ratios are taken per repetition (kernel and engine measured back to back) and
 			// their medians reported: on a shared machine speed drifts between runs.
-			var pp, tg, eg, es, rg, rs []float64
+			var pp, tg, eg, es, rg, rs, tgm, egm, rgm []float64
 			for r := range reps {
 				if !c.Bool("kernel") {
 					break
@@ -175,11 +187,14 @@ func benchCommand() *cli.Command {
 				}
 				es = append(es, s.PerStreamTokS)
 				rg, rs = append(rg, g.PerStreamTokS/k.DecodeTokS), append(rs, s.PerStreamTokS/k.DecodeTokS)
+				tgm, egm, rgm = append(tgm, k.MedianStepTokS), append(egm, g.PerStreamMedianTokS), append(rgm, g.PerStreamMedianTokS/k.MedianStepTokS)
 				fmt.Fprintf(os.Stderr, "  rep %d: kernel pp %.1f tg %.2f | engine greedy %.2f sampled %.2f tok/s\n", r+1, k.PromptTokS, k.DecodeTokS, g.PerStreamTokS, s.PerStreamTokS)
+				fmt.Fprintf(os.Stderr, "    median step: kernel %.2f | engine greedy %.2f tok/s; per token: kernel %s | engine greedy %s\n", k.MedianStepTokS, g.PerStreamMedianTokS, perToken(&k.Stats), perToken(g.Stats))
 			}
 			rep.KernelPPTokS, rep.KernelTGTokS = local.Median(pp), local.Median(tg)
 			rep.EngineTGTokS, rep.SampledTGTokS = local.Median(eg), local.Median(es)
 			rep.EngineRatio, rep.SampledRatio = local.Median(rg), local.Median(rs)
+			rep.KernelTGMedianTokS, rep.EngineMedianTokS, rep.EngineMedianRatio = local.Median(tgm), local.Median(egm), local.Median(rgm)
 			for _, p := range levels {
 				var runs []local.EngineBench
 				var kruns []local.KernelParallelBench
@@ -213,9 +228,8 @@ func benchCommand() *cli.Command {
 				rep.KernelParallelRatio = k[len(k)-1].AggregateTokS / k[0].AggregateTokS
 			}
 			if c.Bool("via-http") {
-				kernel := func() (float64, error) {
-					k, err := local.BenchKernel(c.Context, path, threads, local.BenchShortPrompt, nDecode)
-					return k.DecodeTokS, err
+				kernel := func() (local.KernelBench, error) {
+					return local.BenchKernel(c.Context, path, threads, local.BenchShortPrompt, nDecode)
 				}
 				h, err := benchHTTP(c.Context, e, info.ID, reps, nDecode, httpLevels, kernel)
 				if err != nil {
@@ -249,6 +263,9 @@ func printBench(r benchReport) {
 	fmt.Fprintf(tw, "kernel prompt processing\t%.1f tok/s (%d-token batch)\n", r.KernelPPTokS, r.PromptTokens)
 	fmt.Fprintf(tw, "kernel decode (bare loop)\t%.2f tok/s\n", r.KernelTGTokS)
 	fmt.Fprintf(tw, "engine decode, greedy\t%.2f tok/s  (ratio to kernel %.3f)\n", r.EngineTGTokS, r.EngineRatio)
+	if r.EngineMedianRatio > 0 {
+		fmt.Fprintf(tw, "from the median token interval\tkernel %.2f, engine %.2f tok/s  (ratio %.3f)\n", r.KernelTGMedianTokS, r.EngineMedianTokS, r.EngineMedianRatio)
+	}
 	fmt.Fprintf(tw, "engine decode, sampled\t%.2f tok/s  (ratio to kernel %.3f; T=0.8 top-k 40 top-p 0.95 min-p 0.05)\n", r.SampledTGTokS, r.SampledRatio)
 	for _, p := range r.Parallel {
 		fmt.Fprintf(tw, "engine aggregate, %d parallel\t%.2f tok/s  (per stream %.2f, median TTFT %s)\n", p.Parallel, p.AggregateTokS, p.PerStreamTokS, p.MedianTTFT.Round(100_000))
@@ -264,6 +281,7 @@ func printBench(r benchReport) {
 	}
 	if h := r.HTTP; h != nil {
 		fmt.Fprintf(tw, "HTTP streamed decode\t%.2f tok/s  (ratio to kernel %.3f, to direct engine %.3f)\n", h.HTTPTokS, h.HTTPToKernel, h.HTTPToDirect)
+		fmt.Fprintf(tw, "HTTP, median token interval\tkernel %.2f, direct %.2f, HTTP %.2f tok/s  (HTTP to kernel %.3f, to direct engine %.3f)\n", h.KernelMedianTokS, h.DirectMedianTokS, h.HTTPMedianTokS, h.HTTPToKernelMedian, h.HTTPToDirectMedian)
 		fmt.Fprintf(tw, "time to first token\tdirect %.2f ms, HTTP %.2f ms, added %.2f ms\n", h.DirectTTFTms, h.HTTPTTFTms, h.AddedTTFTms)
 		for _, p := range h.Parallel {
 			fmt.Fprintf(tw, "HTTP aggregate, %d streams\t%.2f tok/s  (median TTFT %s)\n", p.Streams, p.AggregateTokS, p.MedianTTFT.Round(100_000))
@@ -347,6 +365,17 @@ func benchContend(ctx context.Context, e inference.Engine, id string, n, reps, n
 	return out, nil
 }
 
+// perToken renders decode timings per decode: time in llama_decode, time between
+// decodes (the caller's own work), and the part of that spent getting the goroutine
+// running again after the C call returned.
+func perToken(s *llamacpp.DecodeStats) string {
+	if s == nil || s.Decodes == 0 || s.Gaps == 0 {
+		return "-"
+	}
+	ms := func(d time.Duration, n int64) float64 { return float64(d) / float64(n) / 1e6 }
+	return fmt.Sprintf("decode %.2f ms, between %.3f ms (resume %.3f ms)", ms(s.Decode, s.Decodes), ms(s.Gap, s.Gaps), ms(s.Resume, s.Decodes))
+}
+
 func parseLevels(flag, v string) ([]int, error) {
 	var levels []int
 	for _, f := range strings.Split(v, ",") {
@@ -363,7 +392,7 @@ func parseLevels(flag, v string) ([]int, error) {
 // compares streamed decoding and time to first token with direct engine calls. Both use
 // the same chat prompt, repeated, so both reuse its cached prefix and the TTFT
 // difference is the HTTP path's own cost.
-func benchHTTP(ctx context.Context, e *local.Engine, model string, reps, nDecode int, levels []int, kernel func() (float64, error)) (*httpReport, error) {
+func benchHTTP(ctx context.Context, e *local.Engine, model string, reps, nDecode int, levels []int, kernel func() (local.KernelBench, error)) (*httpReport, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
@@ -380,9 +409,14 @@ func benchHTTP(ctx context.Context, e *local.Engine, model string, reps, nDecode
 	const prompt = "Tell me a story about the weather in the mountains."
 	greedy := inference.DefaultSampling()
 	greedy.Temperature, greedy.RandomSeed, greedy.Seed = 0, false, 1
+	var stamps []time.Time
 	direct := func() (inference.Result, error) {
+		stamps = stamps[:0]
 		return e.Generate(ctx, inference.Request{Model: model, MaxTokens: nDecode + 1, Sampling: greedy,
-			Messages: []inference.Message{{Role: "user", Content: prompt}}}, func(inference.Token) error { return nil })
+			Messages: []inference.Message{{Role: "user", Content: prompt}}}, func(inference.Token) error {
+			stamps = append(stamps, time.Now())
+			return nil
+		})
 	}
 	if _, err := direct(); err != nil { // warm the prefix cache
 		return nil, err
@@ -391,23 +425,45 @@ func benchHTTP(ctx context.Context, e *local.Engine, model string, reps, nDecode
 		return nil, err
 	}
 	var dTok, hTok, dTTFT, hTTFT, toKernel, toDirect, added []float64
+	var kMed, dMed, hMed, toKernelMed, toDirectMed []float64
+	// Both paths reuse the cached prompt, so every decode of theirs is one token: the
+	// decode timings of a whole request compare with the kernel loop's.
+	var dStats, hStats llamacpp.DecodeStats
+	timed := func(dst *llamacpp.DecodeStats, f func() error) error {
+		s0, err := e.DecodeStats(model)
+		if err != nil {
+			return err
+		}
+		if err := f(); err != nil {
+			return err
+		}
+		s1, err := e.DecodeStats(model)
+		*dst = s1.Sub(s0)
+		return err
+	}
 	for r := range reps {
-		k, err := kernel()
+		kb, err := kernel()
 		if err != nil {
 			return nil, err
 		}
+		k := kb.DecodeTokS
 		// Alternate which path runs first, so neither always follows the kernel pass.
 		var d inference.Result
 		var h openai.StreamBench
+		runDirect := func() (err error) { d, err = direct(); return err }
+		runHTTP := func() (err error) {
+			h, err = openai.BenchStream(ctx, client, base, model, prompt, nDecode+1)
+			return err
+		}
 		if r%2 == 0 {
-			d, err = direct()
+			err = timed(&dStats, runDirect)
 			if err == nil {
-				h, err = openai.BenchStream(ctx, client, base, model, prompt, nDecode+1)
+				err = timed(&hStats, runHTTP)
 			}
 		} else {
-			h, err = openai.BenchStream(ctx, client, base, model, prompt, nDecode+1)
+			err = timed(&hStats, runHTTP)
 			if err == nil {
-				d, err = direct()
+				err = timed(&dStats, runDirect)
 			}
 		}
 		if err != nil {
@@ -419,7 +475,11 @@ func benchHTTP(ctx context.Context, e *local.Engine, model string, reps, nDecode
 		hTTFT = append(hTTFT, float64(h.TTFT.Microseconds())/1000)
 		toKernel, toDirect = append(toKernel, h.DecodeTokS/k), append(toDirect, h.DecodeTokS/dTok[r])
 		added = append(added, hTTFT[r]-dTTFT[r])
+		dm := local.RateOfMedianInterval(stamps)
+		kMed, dMed, hMed = append(kMed, kb.MedianStepTokS), append(dMed, dm), append(hMed, h.MedianChunkTokS)
+		toKernelMed, toDirectMed = append(toKernelMed, h.MedianChunkTokS/kb.MedianStepTokS), append(toDirectMed, h.MedianChunkTokS/dm)
 		fmt.Fprintf(os.Stderr, "  http rep %d: kernel %.2f | direct %.2f tok/s ttft %.2f ms | http %.2f tok/s ttft %.2f ms\n", r+1, k, dTok[r], dTTFT[r], hTok[r], hTTFT[r])
+		fmt.Fprintf(os.Stderr, "    median interval: kernel %.2f | direct %.2f | http %.2f tok/s; per token: kernel %s | direct %s | http %s\n", kb.MedianStepTokS, dm, h.MedianChunkTokS, perToken(&kb.Stats), perToken(&dStats), perToken(&hStats))
 	}
 	rep := &httpReport{
 		DirectTokS: local.Median(dTok), HTTPTokS: local.Median(hTok),
@@ -427,6 +487,8 @@ func benchHTTP(ctx context.Context, e *local.Engine, model string, reps, nDecode
 	}
 	rep.HTTPToKernel, rep.HTTPToDirect = local.Median(toKernel), local.Median(toDirect)
 	rep.AddedTTFTms = local.Median(added)
+	rep.KernelMedianTokS, rep.DirectMedianTokS, rep.HTTPMedianTokS = local.Median(kMed), local.Median(dMed), local.Median(hMed)
+	rep.HTTPToKernelMedian, rep.HTTPToDirectMedian = local.Median(toKernelMed), local.Median(toDirectMed)
 	for _, n := range levels {
 		var runs []openai.ParallelBench
 		for range reps {

@@ -13,9 +13,30 @@ package llamacpp
 /*
 #cgo CFLAGS: -std=c11
 #cgo CXXFLAGS: -std=c++17
+#ifndef _POSIX_C_SOURCE
+#define _POSIX_C_SOURCE 199309L // clock_gettime under -std=c11
+#endif
 #include <stdlib.h>
+#include <stdint.h>
+#include <time.h>
 #include "llama.h"
 #include "ggml.h"
+
+static int64_t aria_now_ns(void) {
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+// aria_decode runs llama_decode and records when it started and ended (t[0], t[1]) on
+// the clock Go's monotonic time uses, so the caller can tell time spent in the kernel
+// from time spent between decodes.
+static int32_t aria_decode(struct llama_context *ctx, struct llama_batch b, int64_t *t) {
+	t[0] = aria_now_ns();
+	int32_t rc = llama_decode(ctx, b);
+	t[1] = aria_now_ns();
+	return rc;
+}
 
 extern void ariaLlamaLog(int level, char *text, void *user_data);
 
@@ -35,6 +56,8 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"time"
 	"unsafe"
 
 	_ "github.com/ollama/ollama/llama/llama.cpp/src"
@@ -287,7 +310,42 @@ type Context struct {
 	model  *Model
 	nVocab int
 	nEmbd  int
+
+	times   [2]C.int64_t // the last Decode's start and end (C clock)
+	lastEnd int64        // end of the previous Decode in this run of decodes, 0 after Idle
+	stats   decodeStats
 }
+
+// DecodeStats are a context's cumulative decode timings. Gap is the time from the end
+// of one Decode to the start of the next within a run of decodes (Idle ends a run):
+// the caller's own per-token work. Resume is the part of it between llama_decode
+// returning in C and the calling goroutine running again in Go (the scheduler's).
+type DecodeStats struct {
+	Decodes int64
+	Decode  time.Duration
+	Gaps    int64
+	Gap     time.Duration
+	Resume  time.Duration
+}
+
+// Sub is s minus an earlier snapshot.
+func (s DecodeStats) Sub(o DecodeStats) DecodeStats {
+	return DecodeStats{Decodes: s.Decodes - o.Decodes, Decode: s.Decode - o.Decode, Gaps: s.Gaps - o.Gaps, Gap: s.Gap - o.Gap, Resume: s.Resume - o.Resume}
+}
+
+type decodeStats struct{ decodes, decode, gaps, gap, resume atomic.Int64 }
+
+// Stats returns the context's decode timings so far. Unlike every other method it may
+// be called from any goroutine.
+func (c *Context) Stats() DecodeStats {
+	s := &c.stats
+	return DecodeStats{Decodes: s.decodes.Load(), Decode: time.Duration(s.decode.Load()), Gaps: s.gaps.Load(),
+		Gap: time.Duration(s.gap.Load()), Resume: time.Duration(s.resume.Load())}
+}
+
+// Idle ends a run of decodes: the time until the next Decode is not a gap (the caller
+// waits for work).
+func (c *Context) Idle() { c.lastEnd = 0 }
 
 // NewContext creates an inference context on m.
 func NewContext(m *Model, p ContextParams) (*Context, error) {
@@ -326,7 +384,18 @@ func (c *Context) SetThreads(n int) { C.llama_set_n_threads(c.c, C.int32_t(n), C
 
 // Decode runs the model over a batch, appending its tokens to the KV cache.
 func (c *Context) Decode(b *Batch) error {
-	code := int(C.llama_decode(c.c, b.c))
+	code := int(C.aria_decode(c.c, b.c, &c.times[0]))
+	resumed := int64(C.aria_now_ns())
+	start, end := int64(c.times[0]), int64(c.times[1])
+	s := &c.stats
+	s.decodes.Add(1)
+	s.decode.Add(end - start)
+	s.resume.Add(resumed - end)
+	if c.lastEnd != 0 {
+		s.gaps.Add(1)
+		s.gap.Add(start - c.lastEnd)
+	}
+	c.lastEnd = end
 	switch {
 	case code == 0:
 		return nil

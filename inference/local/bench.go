@@ -21,6 +21,11 @@ type KernelBench struct {
 	DecodeTokS    float64
 	PromptElapsed time.Duration
 	DecodeElapsed time.Duration
+	// Decode timings of the timed decode loop: time in llama_decode and between decodes.
+	Stats llamacpp.DecodeStats
+	// MedianStepTokS is 1 / the median time of one decode step: unlike DecodeTokS (the
+	// mean) it does not move when another process takes the cores for a moment.
+	MedianStepTokS float64
 }
 
 // BenchKernel loads path on its own (the mapping shares the page cache with any other
@@ -81,9 +86,13 @@ func BenchKernel(ctx context.Context, path string, threads, nPrompt, nDecode int
 	tok := argmax(c.Logits(len(short) - 1))
 	// Warm-up steps before timing.
 	const warm = 4
+	var s0 llamacpp.DecodeStats
+	stamps := make([]time.Time, 0, nDecode+1)
 	for i := range warm + nDecode {
 		if i == warm {
 			start = time.Now()
+			s0 = c.Stats()
+			stamps = append(stamps, start)
 		}
 		if err := ctx.Err(); err != nil {
 			return res, err
@@ -94,8 +103,13 @@ func BenchKernel(ctx context.Context, path string, threads, nPrompt, nDecode int
 			return res, fmt.Errorf("decode: %w", err)
 		}
 		tok = argmax(c.Logits(0))
+		if i >= warm {
+			stamps = append(stamps, time.Now())
+		}
 	}
 	res.DecodeElapsed = time.Since(start)
+	res.MedianStepTokS = RateOfMedianInterval(stamps)
+	res.Stats = c.Stats().Sub(s0)
 	res.DecodeTokens = nDecode
 	res.DecodeTokS = float64(nDecode) / res.DecodeElapsed.Seconds()
 	return res, nil
@@ -124,18 +138,36 @@ type EngineBench struct {
 	AggregateTokS float64
 	PerStreamTokS float64 // median over requests of (tokens-1)/decode time
 	MedianTTFT    time.Duration
+	// Median over requests of 1 / the median interval between tokens (see
+	// RateOfMedianInterval).
+	PerStreamMedianTokS float64
+	// With one request on an engine that reports them: the decode timings from its
+	// first token to its end (the decodes of tokens 2…n).
+	Stats *llamacpp.DecodeStats `json:",omitempty"`
+}
+
+// decodeStatser is an engine that reports its generation context's decode timings.
+type decodeStatser interface {
+	DecodeStats(model string) (llamacpp.DecodeStats, error)
 }
 
 // BenchEngine runs parallel concurrent greedy generations of nDecode tokens each on
 // model and reports throughput. The prompt is raw text so its length is fixed.
 func BenchEngine(ctx context.Context, e inference.Engine, model string, parallel, nDecode int, sampling inference.Sampling) (EngineBench, error) {
 	type one struct {
-		res   inference.Result
-		first time.Time
-		end   time.Time
-		err   error
+		res    inference.Result
+		first  time.Time
+		end    time.Time
+		stamps []time.Time
+		err    error
 	}
 	outs := make([]one, parallel)
+	ds, _ := e.(decodeStatser)
+	if parallel != 1 {
+		ds = nil
+	}
+	var s0 llamacpp.DecodeStats
+	var statsErr error
 	var wg sync.WaitGroup
 	for i := range parallel {
 		wg.Add(1)
@@ -144,24 +176,35 @@ func BenchEngine(ctx context.Context, e inference.Engine, model string, parallel
 			s := sampling
 			s.Seed = uint64(i + 1)
 			var first time.Time
+			stamps := make([]time.Time, 0, nDecode)
 			res, err := e.Generate(ctx, inference.Request{
 				Model:     model,
 				Prompt:    fmt.Sprintf("Benchmark stream %d: the weather today in the city is", i),
 				MaxTokens: nDecode,
 				Sampling:  s,
 			}, func(inference.Token) error {
+				stamps = append(stamps, time.Now())
 				if first.IsZero() {
 					first = time.Now()
+					if ds != nil {
+						s0, statsErr = ds.DecodeStats(model)
+					}
 				}
 				return nil
 			})
-			outs[i] = one{res: res, first: first, end: time.Now(), err: err}
+			outs[i] = one{res: res, first: first, end: time.Now(), stamps: stamps, err: err}
 		}()
 	}
 	wg.Wait()
 	r := EngineBench{Parallel: parallel, Requests: parallel}
+	if ds != nil && statsErr == nil {
+		if s1, err := ds.DecodeStats(model); err == nil {
+			d := s1.Sub(s0)
+			r.Stats = &d
+		}
+	}
 	var t0, t1 time.Time
-	var per []float64
+	var per, perMedian []float64
 	var ttft []time.Duration
 	for _, o := range outs {
 		if o.err != nil {
@@ -177,6 +220,9 @@ func BenchEngine(ctx context.Context, e inference.Engine, model string, parallel
 		if o.res.CompletionTokens > 1 && o.res.Decode > 0 {
 			per = append(per, float64(o.res.CompletionTokens-1)/o.res.Decode.Seconds())
 		}
+		if m := RateOfMedianInterval(o.stamps); m > 0 {
+			perMedian = append(perMedian, m)
+		}
 		ttft = append(ttft, o.res.TimeToFirstToken)
 	}
 	r.Elapsed = t1.Sub(t0)
@@ -185,11 +231,29 @@ func BenchEngine(ctx context.Context, e inference.Engine, model string, parallel
 		r.AggregateTokS = float64(r.Tokens-parallel) / r.Elapsed.Seconds()
 	}
 	r.PerStreamTokS = median(per)
+	r.PerStreamMedianTokS = median(perMedian)
 	slices.Sort(ttft)
 	if len(ttft) > 0 {
 		r.MedianTTFT = ttft[len(ttft)/2]
 	}
 	return r, nil
+}
+
+// RateOfMedianInterval is 1 / the median interval between consecutive times (0 with
+// fewer than two): a per-token rate that bursts of contention from other processes do
+// not move, unlike tokens / elapsed.
+func RateOfMedianInterval(ts []time.Time) float64 {
+	if len(ts) < 2 {
+		return 0
+	}
+	d := make([]float64, len(ts)-1)
+	for i := range d {
+		d[i] = ts[i+1].Sub(ts[i]).Seconds()
+	}
+	if m := median(d); m > 0 {
+		return 1 / m
+	}
+	return 0
 }
 
 func median(x []float64) float64 {

@@ -270,6 +270,18 @@ func (e *Engine) runner(id string) (*runner, error) {
 	return r, nil
 }
 
+// DecodeStats are the decode timings of model id's generation context so far (see
+// llamacpp.DecodeStats): benchmarks compare the runner's time between decodes with a
+// bare loop's.
+func (e *Engine) DecodeStats(id string) (llamacpp.DecodeStats, error) {
+	r, err := e.runner(id)
+	if err != nil {
+		return llamacpp.DecodeStats{}, err
+	}
+	defer r.users.Done()
+	return r.lctx.Stats(), nil
+}
+
 // testHookModelInUse, when set (tests), runs after a caller took the model.
 var testHookModelInUse func()
 

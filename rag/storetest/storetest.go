@@ -5,51 +5,35 @@ package storetest
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"reflect"
 	"sync"
 	"testing"
-	"time"
 
+	"github.com/aria-node/aria/internal/storesuite"
 	"github.com/aria-node/aria/rag"
 )
 
 // Run runs the suite; open returns an empty store for each subtest.
 func Run(t *testing.T, open func(t *testing.T) rag.Store) {
-	tests := []struct {
-		name string
-		fn   func(t *testing.T, s rag.Store)
-	}{
-		{"IngestLoad", testIngestLoad},
-		{"Idempotent", testIdempotent},
-		{"TenantIsolation", testIsolation},
-		{"Delete", testDelete},
-		{"EmbedderChange", testEmbedderChange},
-		{"Listing", testListing},
-		{"ConcurrentIngest", testConcurrent},
-		{"Unicode", testUnicode},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open(t)) })
-	}
+	storesuite.Run(t, open, []storesuite.Case[rag.Store]{
+		{Name: "IngestLoad", Fn: testIngestLoad},
+		{Name: "Idempotent", Fn: testIdempotent},
+		{Name: "TenantIsolation", Fn: testIsolation},
+		{Name: "Delete", Fn: testDelete},
+		{Name: "EmbedderChange", Fn: testEmbedderChange},
+		{Name: "Listing", Fn: testListing},
+		{Name: "ConcurrentIngest", Fn: testConcurrent},
+		{Name: "Unicode", Fn: testUnicode},
+	})
 }
 
-var t0 = time.Date(2026, 3, 13, 10, 0, 0, 0, time.UTC)
-
-func must(t *testing.T, err error) {
-	t.Helper()
-	if err != nil {
-		t.Fatal(err)
-	}
-}
-
-func wantErr(t *testing.T, err, want error) {
-	t.Helper()
-	if !errors.Is(err, want) {
-		t.Fatalf("error %v, want %v", err, want)
-	}
-}
+// The suites' shared clock and helpers.
+var (
+	t0      = storesuite.T0
+	must    = storesuite.Must
+	wantErr = storesuite.WantErr
+)
 
 // document makes a document of n chunks with 2-dimensional vectors from embedder.
 func document(tenant, coll, id string, n int, embedder string) (rag.Collection, rag.Document, []rag.Chunk) {

@@ -1,7 +1,6 @@
 package bolt
 
 import (
-	"context"
 	"path/filepath"
 	"testing"
 
@@ -11,12 +10,7 @@ import (
 
 func TestRAGStoreSuite(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) rag.Store {
-		db, err := Open(context.Background(), filepath.Join(t.TempDir(), "aria.db"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { db.Close() })
-		s, err := NewRAGStore(db)
+		s, err := NewRAGStore(openDB(t, filepath.Join(t.TempDir(), "aria.db")))
 		if err != nil {
 			t.Fatal(err)
 		}

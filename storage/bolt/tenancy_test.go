@@ -12,12 +12,23 @@ import (
 	"github.com/aria-node/aria/tenancy/storetest"
 )
 
-func openTenancy(t *testing.T, path string) (*TenancyStore, *bbolt.DB) {
+// openDB opens the database at path with the node's own Open; it is closed when the
+// test ends (a test may close it sooner, to reopen it).
+func openDB(t *testing.T, path string) *bbolt.DB {
 	t.Helper()
-	db, err := bbolt.Open(path, 0o600, &bbolt.Options{Timeout: time.Second})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	db, err := Open(ctx, path)
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+func openTenancy(t *testing.T, path string) (*TenancyStore, *bbolt.DB) {
+	t.Helper()
+	db := openDB(t, path)
 	s, err := NewTenancyStore(db)
 	if err != nil {
 		t.Fatal(err)
@@ -27,8 +38,7 @@ func openTenancy(t *testing.T, path string) (*TenancyStore, *bbolt.DB) {
 
 func TestTenancyStoreSuite(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) tenancy.Store {
-		s, db := openTenancy(t, filepath.Join(t.TempDir(), "aria.db"))
-		t.Cleanup(func() { db.Close() })
+		s, _ := openTenancy(t, filepath.Join(t.TempDir(), "aria.db"))
 		return s
 	})
 }

@@ -11,32 +11,32 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aria-node/aria/internal/storesuite"
 	"github.com/aria-node/aria/tenancy"
 )
 
 // Run runs the suite; open returns an empty store for each subtest.
 func Run(t *testing.T, open func(t *testing.T) tenancy.Store) {
-	tests := []struct {
-		name string
-		fn   func(t *testing.T, s tenancy.Store)
-	}{
-		{"Tenants", testTenants},
-		{"Keys", testKeys},
-		{"ProvisionAtomic", testProvision},
-		{"Users", testUsers},
-		{"RefreshRotation", testRefresh},
-		{"ReserveSettle", testReserveSettle},
-		{"Idempotency", testIdempotency},
-		{"ConcurrentReserve", testConcurrentReserve},
-		{"Audit", testAudit},
-		{"Alerts", testAlerts},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open(t)) })
-	}
+	storesuite.Run(t, open, []storesuite.Case[tenancy.Store]{
+		{Name: "Tenants", Fn: testTenants},
+		{Name: "Keys", Fn: testKeys},
+		{Name: "ProvisionAtomic", Fn: testProvision},
+		{Name: "Users", Fn: testUsers},
+		{Name: "RefreshRotation", Fn: testRefresh},
+		{Name: "ReserveSettle", Fn: testReserveSettle},
+		{Name: "Idempotency", Fn: testIdempotency},
+		{Name: "ConcurrentReserve", Fn: testConcurrentReserve},
+		{Name: "Audit", Fn: testAudit},
+		{Name: "Alerts", Fn: testAlerts},
+	})
 }
 
-var t0 = time.Date(2026, 3, 13, 10, 0, 0, 0, time.UTC)
+// The suites' shared clock and helpers.
+var (
+	t0      = storesuite.T0
+	must    = storesuite.Must
+	wantErr = storesuite.WantErr
+)
 
 func tenant(name string, tier tenancy.Tier) tenancy.Tenant {
 	return tenancy.Tenant{ID: tenancy.NewID(), Name: name, Tier: tier, CreatedAt: t0}
@@ -44,20 +44,6 @@ func tenant(name string, tier tenancy.Tier) tenancy.Tenant {
 
 func key(tenantID, secret string) tenancy.APIKey {
 	return tenancy.APIKey{ID: tenancy.NewID(), TenantID: tenantID, Name: "k", Prefix: secret[:9], Hash: tenancy.HashSecret(secret), CreatedAt: t0}
-}
-
-func must(t *testing.T, err error) {
-	t.Helper()
-	if err != nil {
-		t.Fatal(err)
-	}
-}
-
-func wantErr(t *testing.T, err, want error) {
-	t.Helper()
-	if !errors.Is(err, want) {
-		t.Fatalf("error %v, want %v", err, want)
-	}
 }
 
 func testTenants(t *testing.T, s tenancy.Store) {
