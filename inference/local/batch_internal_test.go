@@ -12,9 +12,11 @@ import (
 // Sequences decoded together (one batch holding the next token of each, as the runner
 // and the parallel bench do) must give the greedy tokens each gives decoded alone.
 // With an even number of sequences ggml multiplies the TQ2_0 weights two rows by two
-// columns at a time (patches/0002); with three, one by one as alone. The 2x2 kernel
-// must not change a bit: the logits of 2 and 4 batched sequences are compared bitwise
-// with those of the 3-sequence control at every position.
+// columns at a time (patches/0002), by four columns with AVX-512 VNNI when they come in
+// fours (patches/0003); with three, one by one as alone. The tiles must not change a
+// bit: the logits of 2 and 4 batched sequences are compared bitwise with those of the
+// 3-sequence control at every position. (TestTernaryKernelsMatchGgmlBitwise compares
+// all of them with ggml's own kernel.)
 //
 // (Batched and alone logits are not bit-identical, with 2, 3 and 4 sequences alike:
 // a prompt pass over several sequences sums some other op in another order, the last
