@@ -133,7 +133,10 @@ func (n *Node) publishLoop(ctx context.Context) {
 	}
 }
 
-// refreshRemoteModels caches the models connected peers serve and this node does not.
+// refreshRemoteModels caches the models connected peers serve and this node does not,
+// and those a peer served within the router's memory (peerModelMemory): while their
+// providers are down the model stays listed, and a request for it is routed and answered
+// "providers unreachable" (503, Retry-After) rather than "no model loaded".
 func (n *Node) refreshRemoteModels(ctx context.Context) {
 	local := map[string]bool{}
 	for _, m := range n.engine.Models() {
@@ -152,7 +155,14 @@ func (n *Node) refreshRemoteModels(ctx context.Context) {
 			if !local[m] && !seen[m] {
 				seen[m] = true
 				remote = append(remote, inference.ModelInfo{ID: m})
+				n.router.sawPeerModel(m)
 			}
+		}
+	}
+	for _, m := range n.router.recentPeerModels() {
+		if !local[m] && !seen[m] {
+			seen[m] = true
+			remote = append(remote, inference.ModelInfo{ID: m})
 		}
 	}
 	n.remoteMu.Lock()

@@ -3,9 +3,12 @@ package node
 import (
 	"net"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/aria-node/aria/p2p"
 )
 
 // redialPeer configures a node on loopback listening for libp2p on p2pAddr (no bootstrap, no mDNS).
@@ -33,7 +36,15 @@ func TestRestartedPeerIsRedialled(t *testing.T) {
 	oldWS := b.wsURL
 	stopTestNode(t, b)
 
-	// While B is down, A says the model's providers are unreachable.
+	// While B is down, A says the model's providers are unreachable: also once A has seen B's connection close
+	// and refreshed the models its peers serve (the model stays listed while remembered, so it is routed).
+	for deadline := time.Now().Add(10 * time.Second); slices.ContainsFunc(a.host.Peers(t.Context()), func(p p2p.PeerInfo) bool { return p.ID == b.id }); {
+		if time.Now().After(deadline) {
+			t.Fatal("A still lists B as connected 10 s after B stopped")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	a.refreshRemoteModels(t.Context())
 	r := chat(t, srv, false, nil, "while B is down")
 	errBody, _ := r.body["error"].(map[string]any)
 	if r.status != 503 || errBody["code"] != "node_unavailable" || r.header.Get("Retry-After") == "" ||

@@ -132,6 +132,20 @@ func (r *router) sawPeerModel(model string) {
 	}
 }
 
+// recentPeerModels are the models a peer provided within peerModelMemory, sorted.
+func (r *router) recentPeerModels() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []string
+	for m, at := range r.peerModels {
+		if time.Since(at) < peerModelMemory {
+			out = append(out, m)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
 // servedByPeersRecently reports whether a peer provided model within peerModelMemory.
 func (r *router) servedByPeersRecently(model string) bool {
 	r.mu.Lock()
