@@ -361,12 +361,7 @@ func (s *Server) streamCompletions(w http.ResponseWriter, r *http.Request, ctx c
 		if r.Context().Err() != nil {
 			return
 		}
-		apiErr := fromEngine(firstErr)
-		if !sse.started {
-			writeError(w, apiErr)
-			return
-		}
-		sse.event(ErrorResponse{Error: ErrorBody{Message: apiErr.Message, Type: apiErr.Type, Code: apiErr.Code}})
+		sse.fail(fromEngine(firstErr))
 		return
 	}
 	if p.chat.includeUsage {

@@ -303,12 +303,7 @@ func (s *Server) streamChat(w http.ResponseWriter, r *http.Request, p chatParams
 		if r.Context().Err() != nil {
 			return false // client went away: nothing to tell it
 		}
-		apiErr := fromEngine(firstErr)
-		if !sse.started {
-			writeError(w, apiErr)
-			return false
-		}
-		sse.event(ErrorResponse{Error: ErrorBody{Message: apiErr.Message, Type: apiErr.Type, Code: apiErr.Code}})
+		sse.fail(fromEngine(firstErr))
 		return false
 	}
 	var usage Usage
@@ -481,6 +476,16 @@ func (s *sse) start() {
 	h.Set("Connection", "keep-alive")
 	h.Set("X-Accel-Buffering", "no")
 	s.w.WriteHeader(http.StatusOK)
+}
+
+// fail reports a failed stream: the error response itself while nothing was sent yet,
+// else an error event (the status line is gone).
+func (s *sse) fail(e *APIError) {
+	if !s.started {
+		writeError(s.w, e)
+		return
+	}
+	s.event(ErrorResponse{Error: ErrorBody{Message: e.Message, Type: e.Type, Code: e.Code}})
 }
 
 func (s *sse) event(v any) error {

@@ -65,12 +65,7 @@ func (s *Server) serveUpstream(w http.ResponseWriter, r *http.Request, req *Chat
 		if r.Context().Err() != nil {
 			return
 		}
-		apiErr := upstreamError(err)
-		if !sse.started {
-			writeError(w, apiErr)
-			return
-		}
-		sse.event(ErrorResponse{Error: ErrorBody{Message: apiErr.Message, Type: apiErr.Type, Code: apiErr.Code}})
+		sse.fail(upstreamError(err))
 		return
 	}
 	if !roleSent && sse.event(chunk(Delta{Role: "assistant"}, nil)) != nil {
