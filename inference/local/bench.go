@@ -3,6 +3,7 @@ package local
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"slices"
 	"sync"
 	"time"
@@ -31,6 +32,8 @@ type KernelBench struct {
 // BenchKernel loads path on its own (the mapping shares the page cache with any other
 // load of the file) and runs the bare loops with threads CPU threads.
 func BenchKernel(ctx context.Context, path string, threads, nPrompt, nDecode int) (KernelBench, error) {
+	runtime.LockOSThread() // as the engine's runner does
+	defer runtime.UnlockOSThread()
 	m, err := llamacpp.LoadModel(path, llamacpp.ModelParams{UseMmap: true})
 	if err != nil {
 		return KernelBench{}, err
@@ -313,6 +316,8 @@ func BenchKernelParallel(ctx context.Context, path string, threads, nSeq, nDecod
 // decode; onLogits (may be nil) sees each sequence's logits at each step (step -1: the
 // prompt's last position). It returns the generated tokens of each sequence.
 func kernelDecode(ctx context.Context, m *llamacpp.Model, threads int, prompts [][]int32, nDecode int, beforeStep func(step int), onLogits func(seq, step int, logits []float32)) ([][]int32, error) {
+	runtime.LockOSThread() // as the engine's runner does
+	defer runtime.UnlockOSThread()
 	n, maxLen := len(prompts), 0
 	for _, p := range prompts {
 		maxLen = max(maxLen, len(p))

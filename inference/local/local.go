@@ -42,7 +42,9 @@ type Options struct {
 	// them back. Default: governed.
 	FixedThreads bool
 
-	stepHook func(threads int, duty float64, owner, remote int) // tests: see runnerConfig
+	stepHook    func(threads int, duty float64, owner, remote int) // tests: see runnerConfig
+	cpus        int                                                // tests: see runnerConfig
+	handOffWait time.Duration                                      // tests: see runnerConfig
 }
 
 // Share is a thread count and duty cycle. Duty (0 < d <= 1; 0 means 1) keeps the
@@ -194,7 +196,7 @@ func (e *Engine) Load(ctx context.Context, path string, lo LoadOptions) (inferen
 	r, err := newRunner(info, model, runnerConfig{
 		Slots: e.opts.Slots, SlotCtx: slotCtx, Batch: max(e.opts.BatchSize, e.opts.Slots),
 		Threads: e.opts.Threads, QueueSize: e.opts.QueueSize, Remote: e.opts.Remote,
-		stepHook: e.opts.stepHook, FixedThreads: e.opts.FixedThreads,
+		stepHook: e.opts.stepHook, FixedThreads: e.opts.FixedThreads, cpus: e.opts.cpus, handOffWait: e.opts.handOffWait,
 	})
 	if err != nil {
 		model.Close()
@@ -416,7 +418,7 @@ func (e *Engine) Generate(ctx context.Context, req inference.Request, onToken fu
 	t := &task{
 		ctx: tctx, cancel: cancel, prompt: prompt, maxTokens: req.MaxTokens,
 		sampler: newSampler(req.Sampling, prompt), text: newTextStream(req.Stop),
-		enqueued: start, notify: make(chan struct{}, 1), constraint: cons, remote: req.Remote,
+		enqueued: start, notify: make(chan struct{}, 1), taken: make(chan struct{}, 1), constraint: cons, remote: req.Remote,
 		logprobs: req.Logprobs, topLogprobs: req.TopLogprobs,
 	}
 	if err := r.submit(t); err != nil {
@@ -459,6 +461,10 @@ func (e *Engine) Generate(ctx context.Context, req inference.Request, onToken fu
 			if tok.ID != inference.FlushToken {
 				delivered++
 			}
+		}
+		select { // the runner may be waiting to decode on: see handOffWait
+		case t.taken <- struct{}{}:
+		default:
 		}
 		if !finished {
 			continue

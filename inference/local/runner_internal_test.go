@@ -5,6 +5,7 @@ import (
 	"errors"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -213,5 +214,71 @@ func TestConcurrentLoadsOfOneModel(t *testing.T) {
 				t.Fatalf("%d loads failed and %d models are loaded, want exactly one of each", failed, len(e.Models()))
 			}
 		})
+	}
+}
+
+// When the kernel's threads take every CPU, a consumer's work during a decode stalls
+// llama.cpp's spinning threads: the runner hands each token off before decoding on.
+func TestRunnerHandsTokensOffBeforeDecodingOn(t *testing.T) {
+	var got atomic.Int64
+	var mu sync.Mutex
+	var seen []int64 // tokens the consumer had handed on when each step began
+	o := Options{Threads: 1, Slots: 1, FixedThreads: true, cpus: 1, handOffWait: time.Minute}
+	o.stepHook = func(int, float64, int, int) {
+		mu.Lock()
+		seen = append(seen, got.Load())
+		mu.Unlock()
+	}
+	e, id := loaded(t, o)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	res, err := e.Generate(ctx, greedyReq(id, 24, false), func(inference.Token) error {
+		time.Sleep(300 * time.Microsecond) // a consumer slower than a tiny model's decode
+		got.Add(1)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if res.CompletionTokens < 2 || len(seen) < res.CompletionTokens {
+		t.Fatalf("%d tokens in %d steps", res.CompletionTokens, len(seen))
+	}
+	// Step i (the prompt is one step) follows i sampled tokens.
+	for i, n := range seen {
+		if n != int64(i) {
+			t.Fatalf("step %d began with %d tokens handed on, want %d (all steps: %v)", i, n, i, seen)
+		}
+	}
+}
+
+// A consumer that does not keep up (a slow peer link) is waited for lateTakeLimit
+// times, then never again; with a CPU to spare nobody is waited for.
+func TestRunnerStopsWaitingForALateConsumer(t *testing.T) {
+	for _, tc := range []struct {
+		cpus int
+		want int64
+	}{{1, lateTakeLimit}, {4, 0}} {
+		o := Options{Threads: 1, Slots: 1, FixedThreads: true, cpus: tc.cpus, handOffWait: time.Millisecond}
+		e, id := loaded(t, o)
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		res, err := e.Generate(ctx, greedyReq(id, 10, false), func(inference.Token) error {
+			time.Sleep(20 * time.Millisecond)
+			return nil
+		})
+		cancel()
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := e.runner(id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		late := r.lateHandOffs.Load()
+		r.users.Done()
+		if res.CompletionTokens < lateTakeLimit+2 || late != tc.want {
+			t.Fatalf("cpus %d: %d tokens, %d late hand-offs, want %d", tc.cpus, res.CompletionTokens, late, tc.want)
+		}
 	}
 }
