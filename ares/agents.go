@@ -63,23 +63,21 @@ func toAgent(a agents.Agent, st agents.RunStats) agentJSON {
 
 func round3(f float64) float64 { return float64(int64(f*1000+0.5)) / 1000 }
 
-// agentBody is a create/update request: flat or nested; pointers tell "given".
+// agentBody is a create/update request: the config fields at the top level (flat
+// shape) or under "config" (nested shape); pointers tell "given".
 type agentBody struct {
-	Name         *string          `json:"name"`
-	AgentType    *string          `json:"agent_type"`
-	Description  *string          `json:"description"`
-	Model        *string          `json:"model"`
-	SystemPrompt *string          `json:"system_prompt"`
-	Tools        *[]string        `json:"tools"`
-	MaxTokens    *int             `json:"max_tokens"`
-	Collections  *[]string        `json:"collections"`
-	ToolChoice   *string          `json:"tool_choice"`
-	Toon         *agents.Toon     `json:"toon"`
-	Config       *agentConfigBody `json:"config"`
+	agentHead
+	flat agentConfigBody
 }
 
-// agentConfigBody is the part of an agent's config a request may set, at the top level
-// (flat shape) or under "config" (nested shape).
+type agentHead struct {
+	Name        *string          `json:"name"`
+	AgentType   *string          `json:"agent_type"`
+	Description *string          `json:"description"`
+	Config      *agentConfigBody `json:"config"`
+}
+
+// agentConfigBody is the part of an agent's config a request may set.
 type agentConfigBody struct {
 	Model        *string      `json:"model"`
 	SystemPrompt *string      `json:"system_prompt"`
@@ -90,6 +88,15 @@ type agentConfigBody struct {
 	Toon         *agents.Toon `json:"toon"`
 }
 
+// UnmarshalJSON reads the body twice, once for each shape, so the config fields are
+// listed once and a wrong type names the field as sent ('tools', 'config.tools').
+func (b *agentBody) UnmarshalJSON(data []byte) error {
+	if err := json.Unmarshal(data, &b.agentHead); err != nil {
+		return err
+	}
+	return json.Unmarshal(data, &b.flat)
+}
+
 // apply sets the given fields on a (nested config wins over flat fields).
 func (b agentBody) apply(a *agents.Agent) {
 	if b.AgentType != nil {
@@ -98,12 +105,19 @@ func (b agentBody) apply(a *agents.Agent) {
 	if b.Description != nil {
 		a.Config.Description = *b.Description
 	}
-	flat := agentConfigBody{Model: b.Model, SystemPrompt: b.SystemPrompt, Tools: b.Tools, MaxTokens: b.MaxTokens,
-		Collections: b.Collections, ToolChoice: b.ToolChoice, Toon: b.Toon}
-	flat.apply(&a.Config)
+	b.flat.apply(&a.Config)
 	if b.Config != nil {
 		b.Config.apply(&a.Config)
 	}
+}
+
+// systemPromptGiven and toonGiven: the field was given in either shape.
+func (b agentBody) systemPromptGiven() bool {
+	return b.flat.SystemPrompt != nil || b.Config != nil && b.Config.SystemPrompt != nil
+}
+
+func (b agentBody) toonGiven() bool {
+	return b.flat.Toon != nil || b.Config != nil && b.Config.Toon != nil
 }
 
 func (c agentConfigBody) apply(cfg *agents.Config) {
@@ -408,7 +422,7 @@ func (p *Platform) updateAgentIn(w http.ResponseWriter, r *http.Request, tenant 
 		return
 	}
 	b.apply(&a)
-	if b.SystemPrompt == nil && (b.Config == nil || b.Config.SystemPrompt == nil) && (b.Toon != nil || b.Config != nil && b.Config.Toon != nil) {
+	if !b.systemPromptGiven() && b.toonGiven() {
 		a.Config.SystemPrompt = "" // rebuilt from the new TOON fields
 	}
 	got, err := p.ag.UpdateAgent(r.Context(), tenant, a)

@@ -240,6 +240,10 @@ func TestARESAgentRunsAndStats(t *testing.T) {
 	if m := r.json(t); r.status != 400 || !strings.Contains(m["error"].(string), "'tools'") || !strings.Contains(m["error"].(string), "an array") {
 		t.Fatalf("tools as a string: %d %v", r.status, m)
 	}
+	r = e.withKey(kk, "POST", "/api/user/agents", `{"name": "typed", "config": {"max_tokens": "many"}}`)
+	if m := r.json(t); r.status != 400 || !strings.Contains(m["error"].(string), "'config.max_tokens'") || !strings.Contains(m["error"].(string), "a number") {
+		t.Fatalf("config.max_tokens as a string: %d %v", r.status, m)
+	}
 }
 
 func TestARESWorkflowsAndResearch(t *testing.T) {
