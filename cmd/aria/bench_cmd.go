@@ -162,7 +162,7 @@ func benchCommand() *cli.Command {
 				fmt.Fprintf(os.Stderr, "bench --structured %s: %d threads, %d reps, decode %d tokens\n", info.ID, threads, reps, nDecode)
 				return benchStructured(c.Context, e, info.ID, threads, reps, nDecode, c.Bool("json"))
 			}
-			fmt.Fprintf(os.Stderr, "bench %s: %d threads, %d reps, prompt %d, decode %d tokens, ternary kernel: %s\n", info.ID, threads, reps, nPrompt, nDecode, local.TernaryKernel())
+			fmt.Fprintf(os.Stderr, "bench %s: %d threads, %d reps, prompt %d, decode %d tokens, ternary kernel: %s\n", info.ID, threads, reps, nPrompt, nDecode, llamacpp.TernaryKernel())
 			// Kernel and engine runs alternate so drift in machine load hits both alike.
 			// Ratios are taken per repetition (kernel and engine measured back to back) and
 			// their medians reported: on a shared machine speed drifts between runs.

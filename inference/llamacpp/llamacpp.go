@@ -38,6 +38,14 @@ static int32_t aria_decode(struct llama_context *ctx, struct llama_batch b, int6
 	return rc;
 }
 
+// Patch 0003 (arch/x86/quants.c) names the TQ2_0 kernels it chose; weak, so a build
+// without that file (not x86) links and says so.
+extern const char *ggml_aria_tq2_0_kernel(void) __attribute__((weak));
+
+static const char *aria_tq2_0_kernel(void) {
+	return ggml_aria_tq2_0_kernel ? ggml_aria_tq2_0_kernel() : "ggml generic (not x86)";
+}
+
 extern void ariaLlamaLog(int level, char *text, void *user_data);
 
 static void aria_log_trampoline(enum ggml_log_level level, const char *text, void *user_data) {
@@ -378,6 +386,13 @@ func (c *Context) Close() {
 func (c *Context) NCtx() int    { return int(C.llama_n_ctx(c.c)) }
 func (c *Context) NCtxSeq() int { return int(C.llama_n_ctx_seq(c.c)) }
 func (c *Context) NBatch() int  { return int(C.llama_n_batch(c.c)) }
+
+// TernaryKernel names the TQ2_0 × Q8_K kernels ggml uses in this process, as ggml
+// chose them (patches 0002 and 0003): AVX-512 VNNI when the CPU has it (one row, and 2
+// rows × 4 columns when a batch holds a multiple of 4 sequences), else AVX2 with 2 × 2
+// tiles for even batches. ARIA_TQ2_0_VNNI=0 and ARIA_TQ2_0_2X2=0 in the environment at
+// the first decode turn each off for the life of the process.
+func TernaryKernel() string { return C.GoString(C.aria_tq2_0_kernel()) }
 
 // SetThreads changes the number of CPU threads used by later Decode calls.
 func (c *Context) SetThreads(n int) { C.llama_set_n_threads(c.c, C.int32_t(n), C.int32_t(n)) }

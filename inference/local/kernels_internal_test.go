@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"golang.org/x/sys/cpu"
@@ -52,7 +53,9 @@ func TestTernaryKernelsMatchGgmlBitwise(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer f.Close()
-		if err := gob.NewEncoder(f).Encode(ternaryLogits(t, os.Getenv("ARIA_TEST_LOGITS_MODEL"))); err != nil {
+		logits := ternaryLogits(t, os.Getenv("ARIA_TEST_LOGITS_MODEL"))
+		logits["kernel: "+llamacpp.TernaryKernel()] = nil
+		if err := gob.NewEncoder(f).Encode(logits); err != nil {
 			t.Fatal(err)
 		}
 		return
@@ -81,6 +84,16 @@ func TestTernaryKernelsMatchGgmlBitwise(t *testing.T) {
 	if err := gob.NewDecoder(f).Decode(&want); err != nil {
 		t.Fatal(err)
 	}
+	// ggml reports the kernel it ran: the child really used ggml's own.
+	if _, ok := want["kernel: AVX2, one row"]; !ok && cpu.X86.HasAVX2 {
+		t.Fatalf("the child did not run ggml's one-row AVX2 kernel: %v", keysWithPrefix(want, "kernel: "))
+	}
+	for k := range want {
+		if strings.HasPrefix(k, "kernel: ") {
+			delete(want, k)
+		}
+	}
+	t.Logf("this process: %s", llamacpp.TernaryKernel())
 	if len(want) != len(got) || len(got) != 1*9+4*9 {
 		t.Fatalf("%d logit vectors here, %d with ggml's kernel; want %d", len(got), len(want), 1*9+4*9)
 	}
@@ -95,25 +108,51 @@ func TestTernaryKernelsMatchGgmlBitwise(t *testing.T) {
 	}
 }
 
+// The kernel names come from ggml's own choice (patch 0003), which reads the switches
+// once per process: each combination runs in a child process.
 func TestTernaryKernelNamesTheSwitches(t *testing.T) {
+	if out := os.Getenv("ARIA_TEST_KERNEL_NAME_OUT"); out != "" {
+		if err := os.WriteFile(out, []byte(llamacpp.TernaryKernel()), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
 	if !cpu.X86.HasAVX2 {
 		t.Skip("not an AVX2 machine")
 	}
-	t.Setenv("ARIA_TQ2_0_VNNI", "0")
-	t.Setenv("ARIA_TQ2_0_2X2", "0")
-	if got := TernaryKernel(); got != "AVX2, one row" {
-		t.Errorf("both switches off: %q", got)
+	vnni := cpu.X86.HasAVX512F && cpu.X86.HasAVX512BW && cpu.X86.HasAVX512VNNI
+	for _, tc := range []struct{ vnniEnv, tilesEnv, want, wantVNNI string }{
+		{"0", "0", "AVX2, one row", "AVX2, one row"},
+		{"0", "1", "AVX2, 2x2 tiles", "AVX2, 2x2 tiles"},
+		{"1", "0", "AVX2, one row", "AVX-512 VNNI, one row"},
+		{"", "", "AVX2, 2x2 tiles", "AVX-512 VNNI, 2x4 tiles"},
+	} {
+		want := tc.want
+		if vnni {
+			want = tc.wantVNNI
+		}
+		out := filepath.Join(t.TempDir(), "kernel")
+		cmd := exec.CommandContext(t.Context(), os.Args[0], "-test.run=^TestTernaryKernelNamesTheSwitches$", "-test.count=1")
+		cmd.Env = append(os.Environ(), "ARIA_TQ2_0_VNNI="+tc.vnniEnv, "ARIA_TQ2_0_2X2="+tc.tilesEnv, "ARIA_TEST_KERNEL_NAME_OUT="+out)
+		if b, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("child: %v\n%s", err, b)
+		}
+		got, err := os.ReadFile(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(got) != want {
+			t.Errorf("ARIA_TQ2_0_VNNI=%q ARIA_TQ2_0_2X2=%q: %q, want %q", tc.vnniEnv, tc.tilesEnv, got, want)
+		}
 	}
-	t.Setenv("ARIA_TQ2_0_2X2", "1")
-	if got := TernaryKernel(); got != "AVX2, 2x2 tiles" {
-		t.Errorf("VNNI off: %q", got)
+}
+
+func keysWithPrefix(m map[string][]float32, prefix string) []string {
+	var ks []string
+	for k := range m {
+		if strings.HasPrefix(k, prefix) {
+			ks = append(ks, k)
+		}
 	}
-	t.Setenv("ARIA_TQ2_0_VNNI", "1")
-	want := "AVX2, 2x2 tiles"
-	if cpu.X86.HasAVX512F && cpu.X86.HasAVX512BW && cpu.X86.HasAVX512VNNI {
-		want = "AVX-512 VNNI, 2x4 tiles"
-	}
-	if got := TernaryKernel(); got != want {
-		t.Errorf("defaults: %q, want %q", got, want)
-	}
+	return ks
 }

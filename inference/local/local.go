@@ -213,7 +213,7 @@ func (e *Engine) Load(ctx context.Context, path string, lo LoadOptions) (inferen
 	e.mu.Unlock()
 	slog.Info("model loaded", "id", info.ID, "arch", info.Architecture, "params", info.Parameters,
 		"quant", strings.Join(info.QuantTypes, ","), "slots", info.Slots, "ctx_per_slot", slotCtx,
-		"threads", e.opts.Threads, "kernel", TernaryKernel(), "took", time.Since(start).Round(time.Millisecond))
+		"threads", e.opts.Threads, "kernel", llamacpp.TernaryKernel(), "took", time.Since(start).Round(time.Millisecond))
 	if info.Synthetic {
 		slog.Warn("serving a synthetic model: its weights are random and its output is meaningless text", "id", info.ID)
 	}
