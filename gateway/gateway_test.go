@@ -17,6 +17,7 @@ import (
 	"github.com/aria-node/aria/energy"
 	"github.com/aria-node/aria/gateway"
 	"github.com/aria-node/aria/inference/local"
+	"github.com/aria-node/aria/internal/testhttp"
 	"github.com/aria-node/aria/node"
 	"github.com/aria-node/aria/openai"
 )
@@ -93,26 +94,8 @@ func do(t *testing.T, method, url, body string, header ...string) (int, string) 
 // doH is do that also returns the response's header.
 func doH(t *testing.T, method, url, body string, header ...string) (int, string, http.Header) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, method, url, strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	for i := 0; i+1 < len(header); i += 2 {
-		req.Header.Set(header[i], header[i+1])
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp.StatusCode, string(b), resp.Header
+	code, b, h := testhttp.Do(t, method, url, body, header...)
+	return code, string(b), h
 }
 
 const chat = `{"model":"aria-tiny-1bit","messages":[{"role":"user","content":"hi"}],"max_tokens":2}`

@@ -14,6 +14,7 @@ import (
 
 	"github.com/aria-node/aria/agents"
 	"github.com/aria-node/aria/consent"
+	"github.com/aria-node/aria/internal/testhttp"
 	"github.com/aria-node/aria/openai"
 	"github.com/aria-node/aria/providers"
 	"github.com/aria-node/aria/providers/upstreamtest"
@@ -65,18 +66,8 @@ func (r reply) json(t *testing.T) map[string]any {
 
 func call(t *testing.T, srv *httptest.Server, method, path, body string, header ...string) reply {
 	t.Helper()
-	req, _ := http.NewRequestWithContext(t.Context(), method, srv.URL+path, strings.NewReader(body))
-	req.Header.Set("Content-Type", "application/json")
-	for i := 0; i+1 < len(header); i += 2 {
-		req.Header.Set(header[i], header[i+1])
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return reply{resp.StatusCode, resp.Header, b}
+	code, b, h := testhttp.Do(t, method, srv.URL+path, body, header...)
+	return reply{code, h, b}
 }
 
 func chatBody(model string, stream bool, extra string) string {

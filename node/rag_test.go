@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/aria-node/aria/internal/testhttp"
 	"github.com/aria-node/aria/openai"
 	"github.com/aria-node/aria/rag"
 	"github.com/aria-node/aria/storage/bolt"
@@ -18,18 +19,7 @@ import (
 
 func postJSON(t *testing.T, url, body string) (int, []byte, http.Header) {
 	t.Helper()
-	req, err := http.NewRequestWithContext(t.Context(), "POST", url, strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	b, _ := io.ReadAll(res.Body)
-	return res.StatusCode, b, res.Header
+	return testhttp.Do(t, "POST", url, body)
 }
 
 // A node serves the RAG API on its platform layer (open mode, loopback); collections
