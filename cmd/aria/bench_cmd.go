@@ -260,13 +260,15 @@ func printBench(r benchReport) {
 	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(tw, "model\t%s\n", r.Model)
 	fmt.Fprintf(tw, "threads\t%d (medians of %d reps)\n", r.Threads, r.Reps)
-	fmt.Fprintf(tw, "kernel prompt processing\t%.1f tok/s (%d-token batch)\n", r.KernelPPTokS, r.PromptTokens)
-	fmt.Fprintf(tw, "kernel decode (bare loop)\t%.2f tok/s\n", r.KernelTGTokS)
-	fmt.Fprintf(tw, "engine decode, greedy\t%.2f tok/s  (ratio to kernel %.3f)\n", r.EngineTGTokS, r.EngineRatio)
-	if r.EngineMedianRatio > 0 {
-		fmt.Fprintf(tw, "from the median token interval\tkernel %.2f, engine %.2f tok/s  (ratio %.3f)\n", r.KernelTGMedianTokS, r.EngineMedianTokS, r.EngineMedianRatio)
+	if r.KernelTGTokS > 0 { // --kernel=false skips these
+		fmt.Fprintf(tw, "kernel prompt processing\t%.1f tok/s (%d-token batch)\n", r.KernelPPTokS, r.PromptTokens)
+		fmt.Fprintf(tw, "kernel decode (bare loop)\t%.2f tok/s\n", r.KernelTGTokS)
+		fmt.Fprintf(tw, "engine decode, greedy\t%.2f tok/s  (ratio to kernel %.3f)\n", r.EngineTGTokS, r.EngineRatio)
+		if r.EngineMedianRatio > 0 {
+			fmt.Fprintf(tw, "from the median token interval\tkernel %.2f, engine %.2f tok/s  (ratio %.3f)\n", r.KernelTGMedianTokS, r.EngineMedianTokS, r.EngineMedianRatio)
+		}
+		fmt.Fprintf(tw, "engine decode, sampled\t%.2f tok/s  (ratio to kernel %.3f; T=0.8 top-k 40 top-p 0.95 min-p 0.05)\n", r.SampledTGTokS, r.SampledRatio)
 	}
-	fmt.Fprintf(tw, "engine decode, sampled\t%.2f tok/s  (ratio to kernel %.3f; T=0.8 top-k 40 top-p 0.95 min-p 0.05)\n", r.SampledTGTokS, r.SampledRatio)
 	for _, p := range r.Parallel {
 		fmt.Fprintf(tw, "engine aggregate, %d parallel\t%.2f tok/s  (per stream %.2f, median TTFT %s)\n", p.Parallel, p.AggregateTokS, p.PerStreamTokS, p.MedianTTFT.Round(100_000))
 	}
