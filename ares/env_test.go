@@ -20,6 +20,7 @@ import (
 
 	"github.com/aria-node/aria/agents"
 	"github.com/aria-node/aria/inference"
+	"github.com/aria-node/aria/internal/testhttp"
 	"github.com/aria-node/aria/openai"
 	"github.com/aria-node/aria/rag"
 	"github.com/aria-node/aria/storage/bolt"
@@ -216,29 +217,8 @@ func (e *env) req(method, path, body string, hdr ...string) resp {
 
 func doReq(t *testing.T, base, method, path, body string, hdr ...string) resp {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	var rd io.Reader
-	if body != "" {
-		rd = strings.NewReader(body)
-	}
-	r, err := http.NewRequestWithContext(ctx, method, base+path, rd)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if body != "" {
-		r.Header.Set("Content-Type", "application/json")
-	}
-	for i := 0; i+1 < len(hdr); i += 2 {
-		r.Header.Set(hdr[i], hdr[i+1])
-	}
-	res, err := http.DefaultClient.Do(r)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	b, _ := io.ReadAll(res.Body)
-	return resp{status: res.StatusCode, header: res.Header, body: b}
+	code, b, h := testhttp.Do(t, method, base+path, body, hdr...)
+	return resp{status: code, header: h, body: b}
 }
 
 func (e *env) admin(method, path, body string) resp {

@@ -10,18 +10,24 @@ import (
 	"time"
 )
 
-// Do sends body to url as JSON with the given header name/value pairs and returns the
-// status, the whole body and the header. The request is bounded by a minute and by
-// the test's context; a transport error fails the test.
+// Do sends body to url as JSON (no body when empty) with the given header name/value
+// pairs and returns the status, the whole body and the header. The request is bounded
+// by a minute and by the test's context; a transport error fails the test.
 func Do(t testing.TB, method, url, body string, header ...string) (int, []byte, http.Header) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, method, url, strings.NewReader(body))
+	var rd io.Reader
+	if body != "" {
+		rd = strings.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, url, rd)
 	if err != nil {
 		t.Fatal(err)
 	}
-	req.Header.Set("Content-Type", "application/json")
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	for i := 0; i+1 < len(header); i += 2 {
 		req.Header.Set(header[i], header[i+1])
 	}
