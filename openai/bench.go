@@ -17,10 +17,10 @@ type StreamBench struct {
 	TTFT       time.Duration // request sent → first content chunk
 	Tokens     int           // usage.completion_tokens
 	DecodeTokS float64       // (tokens-1) / (first content chunk → [DONE])
-	// MedianChunkTokS is 1 / the median interval between content chunks: unlike
-	// DecodeTokS it does not move when another process takes the cores for a moment.
-	MedianChunkTokS float64
-	first, end      time.Time
+	// Chunks are the arrival times of the content chunks, for rates that do not move
+	// when another process takes the cores for a moment (median interval).
+	Chunks     []time.Time
+	first, end time.Time
 }
 
 // BenchStream sends one streamed chat completion (greedy, seeded) to baseURL and times it.
@@ -45,8 +45,6 @@ func BenchStream(ctx context.Context, client *http.Client, baseURL, model, promp
 		return StreamBench{}, fmt.Errorf("HTTP %d", resp.StatusCode)
 	}
 	var b StreamBench
-	var gaps []float64
-	var last time.Time
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for sc.Scan() {
@@ -71,10 +69,8 @@ func BenchStream(ctx context.Context, client *http.Client, baseURL, model, promp
 			if b.first.IsZero() {
 				b.first = now
 				b.TTFT = b.first.Sub(start)
-			} else {
-				gaps = append(gaps, now.Sub(last).Seconds())
 			}
-			last = now
+			b.Chunks = append(b.Chunks, now)
 		}
 	}
 	if err := sc.Err(); err != nil {
@@ -85,12 +81,6 @@ func BenchStream(ctx context.Context, client *http.Client, baseURL, model, promp
 	}
 	if b.Tokens > 1 {
 		b.DecodeTokS = float64(b.Tokens-1) / b.end.Sub(b.first).Seconds()
-	}
-	if len(gaps) > 0 {
-		slices.Sort(gaps)
-		if m := gaps[len(gaps)/2]; m > 0 {
-			b.MedianChunkTokS = 1 / m
-		}
 	}
 	return b, nil
 }

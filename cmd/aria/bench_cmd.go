@@ -477,11 +477,11 @@ func benchHTTP(ctx context.Context, e *local.Engine, model string, reps, nDecode
 		hTTFT = append(hTTFT, float64(h.TTFT.Microseconds())/1000)
 		toKernel, toDirect = append(toKernel, h.DecodeTokS/k), append(toDirect, h.DecodeTokS/dTok[r])
 		added = append(added, hTTFT[r]-dTTFT[r])
-		dm := local.RateOfMedianInterval(stamps)
-		kMed, dMed, hMed = append(kMed, kb.MedianStepTokS), append(dMed, dm), append(hMed, h.MedianChunkTokS)
-		toKernelMed, toDirectMed = append(toKernelMed, h.MedianChunkTokS/kb.MedianStepTokS), append(toDirectMed, h.MedianChunkTokS/dm)
+		dm, hm := local.RateOfMedianInterval(stamps), local.RateOfMedianInterval(h.Chunks)
+		kMed, dMed, hMed = append(kMed, kb.MedianStepTokS), append(dMed, dm), append(hMed, hm)
+		toKernelMed, toDirectMed = append(toKernelMed, hm/kb.MedianStepTokS), append(toDirectMed, hm/dm)
 		fmt.Fprintf(os.Stderr, "  http rep %d: kernel %.2f | direct %.2f tok/s ttft %.2f ms | http %.2f tok/s ttft %.2f ms\n", r+1, k, dTok[r], dTTFT[r], hTok[r], hTTFT[r])
-		fmt.Fprintf(os.Stderr, "    median interval: kernel %.2f | direct %.2f | http %.2f tok/s; per token: kernel %s | direct %s | http %s\n", kb.MedianStepTokS, dm, h.MedianChunkTokS, perToken(&kb.Stats), perToken(&dStats), perToken(&hStats))
+		fmt.Fprintf(os.Stderr, "    median interval: kernel %.2f | direct %.2f | http %.2f tok/s; per token: kernel %s | direct %s | http %s\n", kb.MedianStepTokS, dm, hm, perToken(&kb.Stats), perToken(&dStats), perToken(&hStats))
 	}
 	rep := &httpReport{
 		DirectTokS: local.Median(dTok), HTTPTokS: local.Median(hTok),
